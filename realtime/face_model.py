@@ -1,0 +1,114 @@
+"""Finding MediaPipe's face_landmarker.task: flag, environment, user cache, or a verified download.
+
+mediapipe's wheels ship no face model, so emoview fetches the official bundle once and checks its
+sha256 before anything loads it: a partial or tampered download never reaches the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from realtime.console import stderr
+from realtime.errors import ModelError
+
+FACE_MODEL_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
+    "face_landmarker.task"
+)
+FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+FACE_MODEL_ENV = "EMOVIEW_FACE_MODEL"
+FACE_MODEL_URL_ENV = "EMOVIEW_FACE_MODEL_URL"
+FILE_NAME = "face_landmarker.task"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "emoview"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, origin: str) -> Path:
+    """Refuse a file that is not the official bundle (truncated, corrupt or another model)."""
+    if not path.is_file():
+        raise ModelError(
+            f"face model not found at {path} ({origin}); pass --face-model PATH to "
+            f"{FILE_NAME}, or remove the setting to download it"
+        )
+    actual = sha256_of(path)
+    if actual != FACE_MODEL_SHA256:
+        raise ModelError(
+            f"face model {path} ({origin}) has sha256 {actual[:12]}…, not the official "
+            f"{FACE_MODEL_SHA256[:12]}…; it is damaged or another file: download {FACE_MODEL_URL} again"
+        )
+    return path
+
+
+def resolve_face_model(explicit: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The path of a verified face_landmarker.task, downloading it into the cache if needed."""
+    if explicit:
+        return verify(Path(explicit).expanduser(), "--face-model")
+    from_env = os.environ.get(FACE_MODEL_ENV)
+    if from_env:
+        return verify(Path(from_env).expanduser(), f"${FACE_MODEL_ENV}")
+    cached = cache_dir() / FILE_NAME
+    if cached.is_file():
+        return verify(cached, "cache")
+    if not download:
+        raise ModelError(f"no face model: put {FILE_NAME} at {cached} or pass --face-model PATH")
+    return download_face_model(cached, os.environ.get(FACE_MODEL_URL_ENV, FACE_MODEL_URL))
+
+
+def download_face_model(target: Path, url: str) -> Path:
+    """Download to a temporary file beside `target`; only a file with the right hash is kept."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _fetch(url, out)
+        actual = sha256_of(tmp)
+        if actual != FACE_MODEL_SHA256:
+            raise ModelError(
+                f"downloaded face model from {url} has sha256 {actual[:12]}…, expected "
+                f"{FACE_MODEL_SHA256[:12]}…; not saved. Try again, or download it yourself and "
+                "pass --face-model PATH"
+            )
+        os.replace(tmp, target)
+        return target
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelError(
+            f"could not download the face model ({getattr(exc, 'reason', exc)}); download {url} "
+            f"yourself and put it at {target}, or pass --face-model PATH"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fetch(url: str, out) -> None:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        columns = (
+            TextColumn("face model"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+        )
+        with Progress(*columns, console=stderr, transient=True) as progress:
+            task = progress.add_task("download", total=total)
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                progress.update(task, advance=len(block))

@@ -1,0 +1,174 @@
+"""Faces from frames: MediaPipe FaceLandmarker (478 landmarks + 52 blendshapes per face).
+
+Video and camera frames use VIDEO mode, where MediaPipe tracks faces between frames instead of
+searching every frame. Stills use IMAGE mode; tiny crops (FER2013's 48x48) are enlarged and framed
+first, because the detector misses about one face in nine at their native size.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.errors import ModelError
+from realtime.spec import N_BLENDSHAPES
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@dataclass
+class Face:
+    """One detected face. `points` are isotropic pixels: x*width, y*height, z*width."""
+
+    points: np.ndarray  # (478, 3) float32
+    blendshapes: np.ndarray  # (52,) float32
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the analysed frame
+
+
+class FaceLandmarker:
+    """A MediaPipe FaceLandmarker that returns `Face` objects; use as a context manager."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        max_faces: int = 1,
+        video: bool = True,
+        min_confidence: float = 0.5,
+    ) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path)),
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
+            num_faces=max_faces,
+            min_face_detection_confidence=min_confidence,
+            min_face_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+            output_face_blendshapes=True,
+        )
+        try:
+            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"MediaPipe cannot load face model {model_path}: {exc}") from None
+        self._video = video
+        self._last_ts = -1
+
+    def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
+        """Faces in a BGR frame. In video mode, timestamps must grow; equal ones are nudged."""
+        import mediapipe as mp
+
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        if self._video:
+            ts = max(int(timestamp_ms or 0), self._last_ts + 1)
+            self._last_ts = ts
+            result = self._landmarker.detect_for_video(image, ts)
+        else:
+            result = self._landmarker.detect(image)
+        height, width = rgb.shape[:2]
+        return [
+            _to_face(marks, shapes, width, height)
+            for marks, shapes in zip(result.face_landmarks, result.face_blendshapes or [None] * len(result.face_landmarks))
+        ]
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> "FaceLandmarker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _to_face(marks, shapes, width: int, height: int) -> Face:
+    norm = np.array([(m.x, m.y, m.z) for m in marks], dtype=np.float32)
+    points = norm * np.array([width, height, width], dtype=np.float32)
+    blend = (
+        np.array([c.score for c in shapes], dtype=np.float32)
+        if shapes
+        else np.zeros(N_BLENDSHAPES, dtype=np.float32)
+    )
+    x0, y0 = np.floor(points[:, :2].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points[:, :2].max(axis=0)).astype(int)
+    box = (max(int(x0), 0), max(int(y0), 0), min(int(x1), width - 1), min(int(y1), height - 1))
+    return Face(points=points, blendshapes=blend, box=box)
+
+
+# -- stills ------------------------------------------------------------------------------------
+
+SMALL_IMAGE = 128  # below this side length, a still is treated as a face crop and framed first
+CROP_ATTEMPTS = ((192, 0.30), (256, 0.50), (160, 0.15), (320, 0.80))  # (size px, border share)
+
+
+def frame_crop(image: np.ndarray, size: int, border: float) -> tuple[np.ndarray, float, int]:
+    """Upscale a tiny face crop and pad it with its median grey, as the detector expects a scene.
+
+    Returns the framed BGR image, the scale factor and the padding, to map boxes back.
+    """
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    scale = size / max(grey.shape[:2])
+    big = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    pad = int(round(size * border))
+    fill = int(np.median(grey))
+    framed = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+    return cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR), scale, pad
+
+
+class StillFaceFinder:
+    """Faces in single images: photos as they are, tiny crops framed and retried until one is found."""
+
+    def __init__(self, model_path: str | os.PathLike, max_faces: int = 1) -> None:
+        self._photo = FaceLandmarker(model_path, max_faces=max_faces, video=False)
+        self._crop = FaceLandmarker(model_path, max_faces=1, video=False, min_confidence=0.1)
+
+    def find(self, image: np.ndarray) -> list[Face]:
+        if max(image.shape[:2]) >= SMALL_IMAGE:
+            return self._photo.detect(image)
+        for size, border in CROP_ATTEMPTS:
+            framed, scale, pad = frame_crop(image, size, border)
+            faces = self._crop.detect(framed)
+            if faces:
+                return [_unframe(face, scale, pad, image.shape) for face in faces]
+        return []
+
+    def close(self) -> None:
+        self._photo.close()
+        self._crop.close()
+
+    def __enter__(self) -> "StillFaceFinder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _unframe(face: Face, scale: float, pad: int, shape: tuple[int, ...]) -> Face:
+    """Map a face found in a framed crop back to the crop's own pixels."""
+    points = face.points.copy()
+    points[:, :2] -= pad
+    points /= scale
+    h, w = shape[:2]
+    x0, y0, x1, y1 = face.box
+    box = (
+        max(int((x0 - pad) / scale), 0),
+        max(int((y0 - pad) / scale), 0),
+        min(int((x1 - pad) / scale), w - 1),
+        min(int((y1 - pad) / scale), h - 1),
+    )
+    return Face(points=points, blendshapes=face.blendshapes, box=box)
+
+
+def read_image(path: str | Path) -> np.ndarray | None:
+    """A BGR image from disk, or None if the file is not a readable image."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
