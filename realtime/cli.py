@@ -1,0 +1,125 @@
+"""The `emoview` command: a thin dispatcher over one module per command.
+
+Each command module exposes `configure(parser)` and `run(args) -> int`, and is imported only when
+its command runs: the live analyzer starts without loading the training stack, and the runtime
+never imports torch. User-caused errors become one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+
+from realtime.errors import EmoviewError
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str
+    summary: str
+    configure: str = "configure"  # function names in `module`, for modules serving two commands
+    run: str = "run"
+
+
+COMMANDS: dict[str, Command] = {
+    "live": Command("realtime.live", "analyze a camera or video live, with a window and/or recording (default)"),
+    "analyze": Command("realtime.analyze", "turn a video into a per-second emotion timeline (JSON, CSV, PNG)"),
+    "bench": Command("realtime.bench", "measure FPS and latency per stage against the bare landmarker"),
+    "predict": Command("realtime.predict", "classify images or folders of images, optionally to JSON"),
+    "eval": Command(
+        "realtime.predict", "score the model on an image folder <class>/<file>", "configure_eval", "run_eval"
+    ),
+    "extract": Command("train.extract", "cache MediaPipe features of a dataset for training"),
+    "train": Command("train.cli", "train a CNN-BiLSTM from a recipe"),
+    "export": Command("export.cli", "export a trained run to a self-describing ONNX model"),
+}
+DEFAULT_COMMAND = "live"
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that touches faces or the emotion model shares."""
+    group = parser.add_argument_group("models")
+    group.add_argument("--model", metavar="PATH", help="emotion model (.onnx); default: the one shipped with emoview")
+    group.add_argument(
+        "--face-model",
+        metavar="PATH",
+        help="MediaPipe face_landmarker.task; default: $EMOVIEW_FACE_MODEL, then the user cache, "
+        "then a verified download",
+    )
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _top_level_epilog() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    return (
+        "commands (emoview COMMAND --help for each):\n"
+        + "\n".join(lines)
+        + "\n\nexamples:\n  emoview --camera 0\n  emoview --video talk.mp4 --record talk-annotated.mp4 --no-display\n"
+        "  emoview analyze talk.mp4\n  emoview bench --video talk.mp4"
+    )
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    command = COMMANDS[name]
+    is_default = name == DEFAULT_COMMAND
+    parser = argparse.ArgumentParser(
+        prog="emoview" if is_default else f"emoview {name}",
+        description=(
+            "Real-time facial emotion analysis: every face boxed, labelled and scored, live."
+            if is_default
+            else command.summary[0].upper() + command.summary[1:] + "."
+        ),
+        epilog=_top_level_epilog() if is_default else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    module = importlib.import_module(command.module)
+    getattr(module, command.configure)(parser)
+    parser.set_defaults(_run=getattr(module, command.run))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv.pop(0) if argv and argv[0] in COMMANDS else DEFAULT_COMMAND
+    debug = "--debug" in argv or bool(os.environ.get("EMOVIEW_DEBUG"))
+    try:
+        parser = build_parser(name)
+        args = parser.parse_args(argv)
+        return int(args._run(args) or 0)
+    except EmoviewError as exc:
+        if debug:
+            raise
+        print(f"emoview: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("emoview: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as exc:
+        if debug:
+            raise
+        hint = "pip install 'emoview[train]'" if exc.name in {"torch", "onnx", "onnxscript", "sklearn"} else "reinstall emoview"
+        print(f"emoview: error: missing Python package {exc.name!r}; {hint}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
+        if debug:
+            raise
+        print(f"emoview: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
