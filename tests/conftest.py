@@ -1,0 +1,46 @@
+"""Shared fixtures: the real data in ../shared and a small exported emotion model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EMOVIEW_SHARED", REPO.parent / "shared"))
+SAMPLES = SHARED / "data" / "samples"
+FACE_MODEL = SHARED / "models" / "face_landmarker.task"
+FER_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"tests need the shared data folder at {SHARED} (or set EMOVIEW_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def samples(shared) -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def face_model(shared) -> Path:
+    return FACE_MODEL
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    """An untrained network exported through the real export path: tests the plumbing, not accuracy."""
+    import torch
+
+    from export.onnx_export import export_onnx
+    from realtime.spec import FeatureSpec
+    from train.model import EmotionNet, ModelConfig
+
+    torch.manual_seed(0)
+    spec = FeatureSpec(labels=FER_LABELS, window=15)
+    net = EmotionNet(ModelConfig(features=spec.feature_size, classes=len(FER_LABELS), conv_channels=(16, 32), lstm_hidden=16))
+    return export_onnx(net, spec, tmp_path_factory.mktemp("model") / "random.onnx", {"purpose": "tests"})
