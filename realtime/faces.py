@@ -7,6 +7,7 @@ first, because the detector misses about one face in nine at their native size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,31 @@ import numpy as np
 from realtime.errors import ModelError
 from realtime.spec import N_BLENDSHAPES
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
+os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence MediaPipe's C++ start-up chatter (glog/absl/TFLite write straight to fd 2).
+
+    Only wraps model loading and the first inference; Python errors still surface as exceptions.
+    """
+    if os.environ.get("EMOVIEW_DEBUG"):
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @dataclass
@@ -52,11 +76,23 @@ class FaceLandmarker:
             output_face_blendshapes=True,
         )
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            with quiet_native_stderr():
+                self._landmarker = vision.FaceLandmarker.create_from_options(options)
+                self._warm_up(video)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"MediaPipe cannot load face model {model_path}: {exc}") from None
         self._video = video
-        self._last_ts = -1
+        self._last_ts = 0  # the warm-up frame used timestamp 0
+
+    def _warm_up(self, video: bool) -> None:
+        """One inference on a blank frame, so first-call logs and allocations happen here, quietly."""
+        import mediapipe as mp
+
+        blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), dtype=np.uint8))
+        if video:
+            self._landmarker.detect_for_video(blank, 0)
+        else:
+            self._landmarker.detect(blank)
 
     def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
         """Faces in a BGR frame. In video mode, timestamps must grow; equal ones are nudged."""

@@ -1,0 +1,96 @@
+"""A producer thread and its consumer, joined by a small bounded buffer.
+
+Two policies, one mechanism. Lossless (files): the producer waits when the buffer is full, so every
+frame is analysed and decoding still runs ahead of analysis. Latest-only (cameras): a full buffer
+drops its oldest frame, so a slow consumer always gets the newest picture and never a backlog.
+Errors in the producer reach the consumer instead of dying silently with the thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Feed(Generic[T]):
+    """Runs `produce` (returns the next item, or None at the end) in a thread; iterate to consume."""
+
+    def __init__(self, produce: Callable[[], T | None], latest_only: bool, depth: int = 4, name: str = "feed") -> None:
+        self._produce = produce
+        self._latest_only = latest_only
+        self._items: deque[T] = deque()
+        self._depth = 1 if latest_only else max(1, depth)
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._finished = False
+        self._error: BaseException | None = None
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "Feed[T]":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    if self._stopping:
+                        return
+                item = self._produce()
+                if item is None:
+                    return
+                with self._cond:
+                    while not self._latest_only and len(self._items) >= self._depth and not self._stopping:
+                        self._cond.wait()
+                    if self._stopping:
+                        return
+                    if self._latest_only and len(self._items) >= self._depth:
+                        self._items.popleft()
+                        self.dropped += 1
+                    self._items.append(item)
+                    self._cond.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            with self._cond:
+                self._error = exc
+        finally:
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The next item; None at the end of input or when `timeout` passes with nothing new."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._items or self._finished, timeout=timeout):
+                return None
+            if self._items:
+                item = self._items.popleft()
+                self._cond.notify_all()
+                return item
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            return None
+
+    @property
+    def finished(self) -> bool:
+        with self._cond:
+            return self._finished and not self._items
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self.get()
+            if item is None:
+                return
+            yield item
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._items.clear()
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)

@@ -1,0 +1,106 @@
+"""`emoview` / `emoview live`: a camera, video or image folder analysed live, shown and/or recorded."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from realtime.annotate import Overlay
+from realtime.classifier import EmotionClassifier
+from realtime.cli import add_model_options, positive_int
+from realtime.console import stderr
+from realtime.display import Window, display_available
+from realtime.errors import InputError
+from realtime.face_model import resolve_face_model
+from realtime.faces import FaceLandmarker
+from realtime.pipeline import Analyzer
+from realtime.recorder import VideoSink, check_output_path
+from realtime.session import RunStats, Session
+from realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
+
+
+def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = True) -> None:
+    group = parser.add_argument_group("input (one of)")
+    exclusive = group.add_mutually_exclusive_group()
+    exclusive.add_argument("--camera", type=int, metavar="N", help="camera index" + (" (default: 0)" if default_camera else ""))
+    exclusive.add_argument("--video", metavar="FILE", help="a video file, every frame analysed in order")
+    exclusive.add_argument("--images", metavar="DIR", help="a folder of images, each analysed on its own")
+    camera = parser.add_argument_group("camera")
+    camera.add_argument("--width", type=positive_int, help="requested capture width")
+    camera.add_argument("--height", type=positive_int, help="requested capture height")
+    camera.add_argument("--fps", type=positive_int, help="requested capture frame rate")
+
+
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("analysis")
+    group.add_argument("--max-faces", type=positive_int, default=1, metavar="N", help="faces to analyse per frame (default: 1)")
+    group.add_argument("--window", type=positive_int, metavar="T", help="frames per model window (default: the model's)")
+    group.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
+    add_model_options(parser)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_source_options(parser)
+    add_analysis_options(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("--record", metavar="OUT.mp4", help="record the annotated frames (H.264 mp4)")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing --record file")
+    out.add_argument("--no-display", action="store_true", help="no window (automatic when there is no display)")
+    out.add_argument("--mesh", action="store_true", help="draw the face landmarks")
+    out.add_argument("--paced", action="store_true", help="play --video at its frame rate, dropping frames like a camera")
+
+
+def open_source(args: argparse.Namespace, paced: bool = False) -> Source:
+    if getattr(args, "video", None):
+        return VideoSource(args.video, paced=paced)
+    if getattr(args, "images", None):
+        return ImageFolderSource(args.images)
+    camera = 0 if args.camera is None else args.camera
+    return CameraSource(camera, args.width, args.height, args.fps)
+
+
+def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills: bool = False) -> Analyzer:
+    """The emotion model first (fast to check), then the face model; both closed by `stack`."""
+    classifier = EmotionClassifier(args.model, threads=args.threads)
+    face_model = resolve_face_model(args.face_model)
+    landmarker = stack.enter_context(FaceLandmarker(face_model, max_faces=args.max_faces, video=not stills))
+    return Analyzer(classifier, landmarker, window=args.window, stills=stills)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.record:
+        check_output_path(args.record, args.overwrite)
+    show = not args.no_display
+    if show and not display_available():
+        stderr.print("[yellow]no display found: running without a window[/] (use --record OUT.mp4 to keep the result)")
+        show = False
+    with contextlib.ExitStack() as stack:
+        analyzer = open_analyzer(args, stack, stills=bool(args.images))
+        source = stack.enter_context(open_source(args, paced=args.paced))
+        sink = VideoSink(args.record, source.fps) if args.record else None
+        window = Window(f"emoview - {source.name}") if show else None
+        if not show and not sink:
+            stderr.print("[yellow]no window and no --record: only the summary will be printed[/]")
+        session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), sink, window)
+        stats = session.run()
+    report(stats, source, sink)
+    if getattr(source, "ended_early", False):
+        stderr.print(f"[yellow]warning:[/] {source.name} ended after {source.frames_read} of {source.frame_count} frames: the file is truncated or damaged; the frames before the damage were analysed")
+    return 130 if stats.stopped_by == "interrupt" else 0
+
+
+def report(stats: RunStats, source: Source, sink: VideoSink | None) -> None:
+    how = {"end": "end of input", "user": "stopped by user", "interrupt": "interrupted"}[stats.stopped_by]
+    line = (
+        f"{stats.frames} frames ({how}), faces in {stats.frames_with_faces}, {stats.fps:.1f} fps, "
+        f"latency p50 {stats.latency.percentile(50):.0f} ms"
+    )
+    if source.live:
+        line += f", {stats.dropped} dropped"
+    stderr.print(line)
+    if isinstance(source, ImageFolderSource) and source.skipped:
+        stderr.print(f"[yellow]skipped {len(source.skipped)} unreadable image(s)[/], e.g. {source.skipped[0]}")
+    if sink is not None:
+        stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")
+    if stats.frames == 0:
+        raise InputError(f"{source.name} gave no frames; check the input")

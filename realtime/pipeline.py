@@ -1,0 +1,113 @@
+"""One frame in, every face's smoothed emotion out: landmarks -> features -> window -> model.
+
+The `Analyzer` is the same for the live window, recordings, timelines and the benchmark, so what
+the benchmark measures is what the user runs. It times each stage of every frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realtime.classifier import EmotionClassifier
+from realtime.faces import FaceLandmarker
+from realtime.sources import Frame
+from realtime.tracking import FaceTracker, Track
+
+STAGES = ("landmarks", "features", "model", "smoothing")
+
+
+@dataclass
+class FaceResult:
+    id: int
+    box: tuple[int, int, int, int]
+    points: np.ndarray  # (478, 3) isotropic pixels: x, y are image pixels
+    probabilities: np.ndarray  # smoothed over time
+    label: str  # the shown label: changes only with a margin
+    frames_in_window: int
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.max())
+
+
+@dataclass
+class FrameResult:
+    frame: Frame
+    faces: list[FaceResult]
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+
+
+class Analyzer:
+    """Turns frames into `FrameResult`s. Not thread-safe: one analyzer per pipeline."""
+
+    def __init__(
+        self,
+        classifier: EmotionClassifier,
+        landmarker: FaceLandmarker,
+        window: int | None = None,
+        stills: bool = False,
+        smoothing_s: float = 0.25,
+        margin: float = 0.08,
+    ) -> None:
+        self.classifier = classifier
+        self.spec = classifier.spec
+        self.landmarker = landmarker
+        self.labels = classifier.labels
+        self.stills = stills  # unrelated images: no memory from one frame to the next
+        self.tracker = FaceTracker(
+            window=1 if stills else (window or self.spec.window),
+            features=self.spec.feature_size,
+            smoothing_s=0.0 if stills else smoothing_s,
+            margin=margin,
+        )
+
+    def analyze(self, frame: Frame) -> FrameResult:
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = (now - clock) * 1000.0
+            clock = now
+
+        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms))
+        lap("landmarks")
+        if self.stills:
+            self.tracker.reset()
+        tracks = self.tracker.update(faces, frame.timestamp_ms)
+        for track in tracks:
+            spec = self.spec
+            track.window.push(spec.frame_features(spec.select_points(track.face.points), track.face.blendshapes))
+        lap("features")
+        raw = self._classify(tracks)
+        lap("model")
+        results = [self._smooth(track, raw[track.id], frame.timestamp_ms) for track in tracks]
+        lap("smoothing")
+        return FrameResult(frame, results, timings)
+
+    def _classify(self, tracks: list[Track]) -> dict[int, np.ndarray]:
+        """One model call per distinct window length (usually one call for all faces)."""
+        by_length: dict[int, list[Track]] = {}
+        for track in tracks:
+            by_length.setdefault(track.window.count, []).append(track)
+        raw: dict[int, np.ndarray] = {}
+        for group in by_length.values():
+            batch = np.stack([track.window.window() for track in group])
+            for track, probabilities in zip(group, self.classifier.predict(batch)):
+                raw[track.id] = probabilities
+        return raw
+
+    def _smooth(self, track: Track, probabilities: np.ndarray, timestamp_ms: float) -> FaceResult:
+        smoothed = track.smoother.update(probabilities, timestamp_ms).copy()
+        return FaceResult(
+            id=track.id,
+            box=track.face.box,
+            points=track.face.points,
+            probabilities=smoothed,
+            label=self.labels[track.smoother.label_index],
+            frames_in_window=track.window.count,
+        )

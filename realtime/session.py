@@ -1,0 +1,150 @@
+"""The run loop shared by the live analyzer, `analyze` and `bench`: source -> analyzer -> overlay ->
+window and recording, with clean stops.
+
+Whatever ends a run (end of input, q/Esc, Ctrl-C, SIGTERM, an error in any thread), the source is
+stopped and the recording finalized before control returns; while that happens, further Ctrl-C or
+SIGTERM are held back so a second impatient Ctrl-C cannot leave a broken file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from realtime.annotate import Overlay
+from realtime.display import Window
+from realtime.monitor import FPSMonitor, Samples
+from realtime.pipeline import STAGES, Analyzer, FrameResult
+from realtime.recorder import VideoSink
+from realtime.sources import Source
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    frames_with_faces: int = 0
+    elapsed_s: float = 0.0
+    stopped_by: str = "end"  # end | user | interrupt
+    recorded: int = 0
+    dropped: int = 0
+    latency: Samples = field(default_factory=Samples)  # capture -> annotated frame, ms
+    stages: dict[str, Samples] = field(default_factory=lambda: {stage: Samples() for stage in ("decode", *STAGES, "overlay", "record")})
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@contextlib.contextmanager
+def stop_signals_as_interrupt():
+    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) so both stop the run the same clean way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT/SIGTERM while finalizing; re-deliver them as KeyboardInterrupt afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    handlers = {sig: signal.signal(sig, lambda s, f: pending.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if pending:
+        raise KeyboardInterrupt
+
+
+class Session:
+    def __init__(
+        self,
+        source: Source,
+        analyzer: Analyzer,
+        overlay: Overlay | None = None,
+        sink: VideoSink | None = None,
+        window: Window | None = None,
+        on_result: Callable[[FrameResult], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.analyzer = analyzer
+        self.overlay = overlay
+        self.sink = sink
+        self.window = window
+        self.on_result = on_result
+        self.stats = RunStats()
+        self.fps = FPSMonitor()
+
+    def run(self) -> RunStats:
+        stats = self.stats
+        start = time.perf_counter()
+        try:
+            with stop_signals_as_interrupt():
+                for frame in self.source:
+                    if not self._step(frame):
+                        stats.stopped_by = "user"
+                        break
+        except KeyboardInterrupt:
+            stats.stopped_by = "interrupt"
+        finally:
+            stats.elapsed_s = time.perf_counter() - start
+            with signals_deferred():
+                self._finish()
+        return stats
+
+    def _step(self, frame) -> bool:
+        stats = self.stats
+        result = self.analyzer.analyze(frame)
+        self.fps.tick()
+        keep_going = True
+        if self.overlay is not None and (self.sink is not None or self.window is not None):
+            begin = time.perf_counter()
+            image = self.overlay.draw(result, self.fps.fps, stats.latency.last)
+            result.timings["overlay"] = (time.perf_counter() - begin) * 1000.0
+            if self.sink is not None:
+                begin = time.perf_counter()
+                self.sink.write(image)
+                result.timings["record"] = (time.perf_counter() - begin) * 1000.0
+            stats.latency.add((time.perf_counter() - frame.captured_at) * 1000.0)
+            if self.window is not None:
+                keep_going = self.window.show(image)
+        else:
+            stats.latency.add((time.perf_counter() - frame.captured_at) * 1000.0)
+        result.timings["decode"] = frame.decode_ms
+        for stage, ms in result.timings.items():
+            stats.stages[stage].add(ms)
+        stats.frames += 1
+        stats.frames_with_faces += bool(result.faces)
+        if self.on_result is not None:
+            self.on_result(result)
+        return keep_going
+
+    def _finish(self) -> None:
+        try:
+            self.source.close()
+            self.stats.dropped = self.source.dropped
+            if self.window is not None:
+                self.window.close()
+        finally:
+            if self.sink is not None:
+                try:
+                    self.sink.close()
+                finally:
+                    self.stats.recorded = self.sink.frames_written

@@ -1,0 +1,233 @@
+"""Where frames come from: a camera, a video file or a folder of images, behind one interface.
+
+The pipeline iterates a source and never asks which kind it has. Each source reads in its own
+thread: a camera keeps only the newest frame (a slow stage never builds a backlog), a video file
+hands over every frame in order with the file's own timestamps, and a paced video plays at its
+frame rate and drops like a camera would, which is how live latency is measured without a webcam.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from realtime.errors import InputError
+from realtime.faces import read_image
+from realtime.feed import Feed
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+FIRST_FRAME_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR, owned by the frame
+    index: int  # 0-based position in the source
+    timestamp_ms: float  # media time: from the file, or since the camera opened
+    captured_at: float  # perf_counter() when captured (live) or handed over (files): latency starts
+    decode_ms: float = 0.0
+
+
+class Source:
+    """Base: a thread-backed iterator of `Frame`s. Subclasses provide `_read()`."""
+
+    kind = "source"
+    live = False  # frames arrive in real time and may be dropped
+    stills = False  # frames are unrelated images, not a sequence
+
+    def __init__(self, name: str, fps: float, latest_only: bool, depth: int = 4) -> None:
+        self.name = name
+        self.fps = fps if fps and fps > 0 and np.isfinite(fps) else 30.0
+        self.frames_read = 0
+        self._feed: Feed[Frame] = Feed(self._timed_read, latest_only=latest_only, depth=depth, name=f"read:{name}")
+        self._started = False
+
+    # subclasses -------------------------------------------------------------------------------
+    def _read(self) -> tuple[np.ndarray, float] | None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        pass
+
+    # interface --------------------------------------------------------------------------------
+    def _timed_read(self) -> Frame | None:
+        start = time.perf_counter()
+        got = self._read()
+        if got is None:
+            return None
+        image, timestamp_ms = got
+        now = time.perf_counter()
+        frame = Frame(image, self.frames_read, timestamp_ms, now, (now - start) * 1000.0)
+        self.frames_read += 1
+        return frame
+
+    @property
+    def dropped(self) -> int:
+        return self._feed.dropped
+
+    def __iter__(self) -> Iterator[Frame]:
+        if not self._started:
+            self._started = True
+            self._feed.start()
+        for frame in self._feed:
+            if not self.live:
+                # a file's frames are ready whenever asked for: latency starts at hand-over
+                frame.captured_at = time.perf_counter()
+            yield frame
+
+    def close(self) -> None:
+        self._feed.stop()
+        self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class CameraSource(Source):
+    """A webcam through cv2.VideoCapture(index), read continuously; only the newest frame is kept."""
+
+    kind = "camera"
+    live = True
+
+    def __init__(self, index: int, width: int | None = None, height: int | None = None, fps: float | None = None) -> None:
+        capture = cv2.VideoCapture(index)
+        if not capture.isOpened():
+            capture.release()
+            raise InputError(
+                f"camera {index} could not be opened; check that it is connected and not in use, "
+                "try another --camera index, or analyse a file with --video FILE"
+            )
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
+            if value:
+                capture.set(prop, value)
+        self._capture = capture
+        self._opened_at = time.perf_counter()
+        super().__init__(f"camera {index}", fps or capture.get(cv2.CAP_PROP_FPS), latest_only=True)
+        self._first = self._first_frame(index)
+
+    def _first_frame(self, index: int) -> np.ndarray:
+        deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
+        while time.monotonic() < deadline:
+            ok, image = self._capture.read()
+            if ok and image is not None:
+                return image
+            time.sleep(0.05)
+        self._capture.release()
+        raise InputError(f"camera {index} opened but sent no frames for {FIRST_FRAME_TIMEOUT_S:.0f} s; check the camera, or use --video FILE")
+
+    def _read(self) -> tuple[np.ndarray, float] | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+        else:
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                return None  # unplugged or stream ended: the run stops cleanly
+        return image, (time.perf_counter() - self._opened_at) * 1000.0
+
+    def _release(self) -> None:
+        self._capture.release()
+
+
+class VideoSource(Source):
+    """A video file, every frame in order, timestamps from the file.
+
+    With `paced=True` frames are released at the file's frame rate and the newest one wins, as
+    with a camera: use it to measure live latency and drops from a file.
+    """
+
+    kind = "video"
+
+    def __init__(self, path: str | os.PathLike, paced: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"video {self.path} does not exist; check the path")
+        if self.path.is_dir():
+            raise InputError(f"{self.path} is a folder; pass a video file to --video, or use --images DIR")
+        capture = cv2.VideoCapture(str(self.path))
+        if not capture.isOpened():
+            capture.release()
+            raise InputError(f"{self.path} cannot be opened as a video (not a video, or damaged); try another file")
+        ok, first = capture.read()
+        if not ok or first is None:
+            capture.release()
+            raise InputError(f"{self.path} has no readable video frames (not a video, or damaged); try another file")
+        self._capture = capture
+        self._first: np.ndarray | None = first
+        self._first_ts = capture.get(cv2.CAP_PROP_POS_MSEC)
+        self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.size = (first.shape[1], first.shape[0])
+        self.live = paced
+        self._paced_start: float | None = None
+        super().__init__(self.path.name, capture.get(cv2.CAP_PROP_FPS), latest_only=paced)
+        self._last_ts = -1.0
+
+    def _read(self) -> tuple[np.ndarray, float] | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+            ts = self._first_ts
+        else:
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                return None
+            ts = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        index = self.frames_read
+        if not np.isfinite(ts) or ts <= self._last_ts:  # some containers report no or repeated times
+            ts = index * 1000.0 / self.fps
+        self._last_ts = ts
+        if self.live:
+            self._pace(index)
+        return image, ts
+
+    def _pace(self, index: int) -> None:
+        now = time.perf_counter()
+        if self._paced_start is None:
+            self._paced_start = now
+        due = self._paced_start + index / self.fps
+        if due > now:
+            time.sleep(due - now)
+
+    @property
+    def ended_early(self) -> bool:
+        """True when the file promised more frames than could be decoded (truncated or damaged)."""
+        return self.frame_count > 0 and self.frames_read < self.frame_count - 1
+
+    def _release(self) -> None:
+        self._capture.release()
+
+
+class ImageFolderSource(Source):
+    """Every image in a folder (recursively, sorted by path); unreadable files are skipped and counted."""
+
+    kind = "images"
+    stills = True
+
+    def __init__(self, folder: str | os.PathLike, fps: float = 1.0) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"{self.folder} is not a folder of images; check the path")
+        self.paths = sorted(p for p in self.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not self.paths:
+            raise InputError(f"{self.folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); check the path")
+        self.skipped: list[Path] = []
+        self._next = 0
+        super().__init__(self.folder.name, fps, latest_only=False)
+
+    def _read(self) -> tuple[np.ndarray, float] | None:
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            image = read_image(path)
+            if image is None:
+                self.skipped.append(path)
+                continue
+            return image, self.frames_read * 1000.0 / self.fps
+        return None
