@@ -1,18 +1,33 @@
-"""Torch network -> self-describing ONNX file: dynamic batch and time axes, spec in the metadata."""
+"""Torch network -> self-describing ONNX file: dynamic batch and time axes, spec in the metadata.
+
+The legacy (TorchScript) exporter is used because it keeps the time axis symbolic through the
+LSTM; the dynamo exporter can silently specialise it to the example's length. Either way the saved
+graph is checked afterwards, so a file whose time axis got fixed is never left behind.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import onnx
 import torch
+from onnx.external_data_helper import uses_external_data
 
 from realtime.classifier import INPUT_NAME, OUTPUT_NAME
+from realtime.errors import InputError, ModelError
 from realtime.spec import METADATA_KEY, FeatureSpec
 
 OPSET = 17
+BATCH_AXIS = "batch"
+TIME_AXIS = "time"
+
+
+class ExportError(ModelError):
+    """The exported graph is not what the runtime needs (fixed axes, missing weights, mismatch)."""
 
 
 def export_onnx(
@@ -21,28 +36,94 @@ def export_onnx(
     out: str | os.PathLike,
     metadata: dict[str, object] | None = None,
 ) -> Path:
-    """Write `model` to `out` with the feature spec and `metadata` (JSON-encoded values) attached."""
+    """Write `model` to `out` with the feature spec and `metadata` (JSON-encoded values) attached.
+
+    The file is written beside `out` under a temporary name and moved into place only once its
+    axes and weights have been checked, so `out` is never a half-written or broken model.
+    """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    example = torch.zeros(1, spec.window, spec.feature_size)
-    torch.onnx.export(
-        model,
-        (example,),
-        str(out),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {0: "batch", 1: "time"}, OUTPUT_NAME: {0: "batch"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    proto = onnx.load(str(out))
-    props = {METADATA_KEY: spec.to_json()}
-    for key, value in (metadata or {}).items():
-        props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(out))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".onnx", dir=out.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise InputError(f"cannot write {out} ({exc.strerror or exc}); choose a writable --out path") from None
+    tmp = Path(tmp_name)
+    try:
+        _trace_to_onnx(model.eval(), spec, tmp)
+        proto = onnx.load(str(tmp))
+        set_metadata(proto, {METADATA_KEY: spec.to_json(), **(metadata or {})})
+        onnx.save(proto, str(tmp))
+        check_saved_graph(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a model is for everyone to read
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InputError(f"cannot write {out} ({exc.strerror or exc}); choose a writable --out path") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
+
+
+def _trace_to_onnx(model: torch.nn.Module, spec: FeatureSpec, path: Path) -> None:
+    example = torch.zeros(1, spec.window, spec.feature_size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and LSTM batch-size notes
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS, 1: TIME_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def set_metadata(proto: onnx.ModelProto, metadata: dict[str, object]) -> None:
+    """Replace the model's metadata_props: strings as they are, anything else as JSON."""
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key = key
+        entry.value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def check_saved_graph(path: str | os.PathLike) -> None:
+    """Fail loudly unless the file has symbolic batch and time axes, opset >= 17 and inline weights."""
+    proto = onnx.load(str(path), load_external_data=False)
+    problems = []
+    inputs = [i for i in proto.graph.input if i.name == INPUT_NAME]
+    if not inputs:
+        problems.append(f"no input named {INPUT_NAME!r}")
+    else:
+        dims = inputs[0].type.tensor_type.shape.dim
+        if len(dims) != 3:
+            problems.append(f"input has {len(dims)} axes, not 3 (batch, time, features)")
+        else:
+            for axis, name in ((0, BATCH_AXIS), (1, TIME_AXIS)):
+                if not dims[axis].dim_param or dims[axis].HasField("dim_value"):
+                    fixed = dims[axis].dim_value if dims[axis].HasField("dim_value") else "unnamed"
+                    problems.append(f"{name} axis is fixed ({fixed}), not symbolic")
+    outputs = [o for o in proto.graph.output if o.name == OUTPUT_NAME]
+    if not outputs:
+        problems.append(f"no output named {OUTPUT_NAME!r}")
+    elif not outputs[0].type.tensor_type.shape.dim[0].dim_param:
+        problems.append("output batch axis is fixed, not symbolic")
+    opset = default_opset(proto)
+    if opset < OPSET:
+        problems.append(f"opset {opset} < {OPSET}")
+    if any(uses_external_data(t) for t in proto.graph.initializer):
+        problems.append("weights are stored outside the file")
+    if problems:
+        raise ExportError(f"exported graph {path} is unusable: {'; '.join(problems)}; this is a bug in export")
+
+
+def default_opset(proto: onnx.ModelProto) -> int:
+    return max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)

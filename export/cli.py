@@ -1,0 +1,84 @@
+"""`emoview export RUN --out models/NAME.onnx [--int8]`: a training run to a checked ONNX model.
+
+The model is exported under a temporary name, its axes and weights are checked, torch and ONNX
+Runtime are compared on random windows of several lengths, and only then does it replace `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from realtime.console import stderr
+from realtime.errors import InputError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="training run folder (with best.pt), or a checkpoint file")
+    parser.add_argument("--out", required=True, metavar="PATH", help="where to write the model, e.g. models/emotion.onnx")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write NAME.int8.onnx (ONNX Runtime dynamic quantization) and report its accuracy and speed change",
+    )
+    parser.epilog = "example:\n  emoview export runs/shipped --out models/emotion.onnx --int8"
+
+
+def run(args: argparse.Namespace) -> int:
+    from export.checkpoint import load_run, load_val_features
+    from export.metadata import model_metadata
+    from export.onnx_export import export_onnx
+    from export.parity import PARITY_LENGTHS, TOLERANCE, check_parity
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'emotion.onnx'}")
+    if out.suffix != ".onnx":
+        raise InputError(f"--out {out} should end in .onnx; e.g. models/emotion.onnx")
+    console = Console(highlight=False, markup=False, soft_wrap=True)
+    with stderr.status(f"loading {args.run}"):
+        run_data = load_run(args.run)
+    staging = out.with_name(f".{out.name}.exporting")
+    try:
+        with stderr.status(f"exporting to {out}"):
+            export_onnx(run_data.model, run_data.spec, staging, model_metadata(run_data))
+        with stderr.status("comparing torch and ONNX Runtime"):
+            parity = check_parity(run_data.model, staging, run_data.spec.feature_size)
+        os.replace(staging, out)
+    except OSError as exc:
+        raise InputError(f"cannot write {out} ({exc.strerror or exc}); choose a writable --out path") from None
+    finally:
+        staging.unlink(missing_ok=True)
+
+    spec = run_data.spec
+    console.print(f"exported {run_data.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB, weights inside)")
+    console.print(f"axes: features[batch, time, {spec.feature_size}] -> probabilities[batch, {len(spec.labels)}]; time axis symbolic")
+    console.print(f"labels: {', '.join(spec.labels)}; default window {spec.window} frames")
+    cases = ", ".join(f"B{b}/T{t} {d:.1e}" for (b, t), d in sorted(parity.cases.items()))
+    lengths = "/".join(str(t) for t in PARITY_LENGTHS)
+    console.print(f"parity torch vs ONNX Runtime (T={lengths}): max |Δ| {parity.max_abs_diff:.2e} <= {TOLERANCE:.0e} ({cases})")
+    metrics = run_data.rest.get("metrics") or {}
+    if metrics:
+        console.print("validation metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(metrics.items()) if not isinstance(v, (dict, list))))
+
+    if args.int8:
+        from export.quantize import EvalSet, quantize_int8, random_eval_set
+
+        val = load_val_features(run_data)
+        if val is None:
+            evaluation = random_eval_set(spec.feature_size, spec.window)
+        else:
+            windows, labels, path = val
+            evaluation = EvalSet(windows, labels, f"{len(labels)} validation windows from {path}")
+        with stderr.status("quantizing to int8 and measuring"):
+            report = quantize_int8(out, out.with_name(f"{out.stem}.int8.onnx"), evaluation, spec.window)
+        for line in report.lines():
+            console.print(line)
+    return 0
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

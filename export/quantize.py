@@ -1,0 +1,148 @@
+"""Optional int8 copy of an exported model (ONNX Runtime dynamic quantization), kept only if it still works.
+
+Dynamic quantization stores weights as int8 and quantizes activations on the fly. Conv is left in
+float32: ONNX Runtime's ConvInteger measured about twice as slow as its float Conv on this
+network. The LSTM is quantized first; if that costs more than MAX_ACCURACY_DROP (or, with no
+validation set, changes more than 1 - MIN_AGREEMENT of the top-1 answers), it is retried with
+the LSTM kept in float32, and if that fails too no int8 file is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from export.onnx_export import check_saved_graph, set_metadata
+from export.parity import ort_session
+from realtime.classifier import INPUT_NAME, OUTPUT_NAME
+
+OP_CHOICES = (("LSTM", "MatMul", "Gemm"), ("MatMul", "Gemm"))
+MAX_ACCURACY_DROP = 0.01
+MIN_AGREEMENT = 0.99
+RANDOM_WINDOWS = 512
+TIMING_RUNS = 400
+
+
+@dataclass
+class EvalSet:
+    """Windows to compare float32 and int8 on; labels only when they are real validation data."""
+
+    windows: np.ndarray
+    labels: np.ndarray | None
+    source: str
+
+
+@dataclass
+class Int8Report:
+    path: Path | None
+    ops: tuple[str, ...] | None
+    source: str
+    fp32_accuracy: float | None = None
+    int8_accuracy: float | None = None
+    agreement: float = 0.0  # share of windows where int8 and float32 pick the same class
+    max_abs_diff: float = 0.0
+    fp32_ms: float = 0.0
+    int8_ms: float = 0.0
+    fp32_bytes: int = 0
+    int8_bytes: int = 0
+    rejected: list[str] = field(default_factory=list)  # op sets tried and why they were refused
+
+    def lines(self) -> list[str]:
+        """What the user should know, one fact per line."""
+        out = []
+        for reason in self.rejected:
+            out.append(f"int8: {reason}")
+        if self.path is None:
+            out.append("int8: no int8 model written: quantization breaks the network")
+            return out
+        out.append(f"int8: wrote {self.path} ({self.int8_bytes / 1e6:.2f} MB vs {self.fp32_bytes / 1e6:.2f} MB), quantized {', '.join(self.ops)}")
+        if self.fp32_accuracy is not None:
+            change = self.int8_accuracy - self.fp32_accuracy
+            out.append(f"int8: accuracy {self.int8_accuracy:.4f} vs float32 {self.fp32_accuracy:.4f} ({change:+.4f}) on {self.source}")
+        else:
+            out.append(f"int8: accuracy change not measured: {self.source}")
+        out.append(f"int8: same top-1 class as float32 on {self.agreement:.1%} of windows, max |Δp| {self.max_abs_diff:.4f}")
+        verdict = "slower" if self.int8_ms > self.fp32_ms else "faster"
+        out.append(f"int8: latency {self.int8_ms:.3f} ms vs float32 {self.fp32_ms:.3f} ms (1 window, 1 thread): int8 is {verdict}")
+        if self.fp32_accuracy is not None and self.int8_accuracy < self.fp32_accuracy:
+            out.append("int8: int8 is less accurate than float32")
+        return out
+
+
+def random_eval_set(features: int, window: int, seed: int = 0) -> EvalSet:
+    rng = np.random.default_rng(seed)
+    windows = rng.standard_normal((RANDOM_WINDOWS, window, features)).astype(np.float32)
+    return EvalSet(windows, None, f"no validation feature set in the run folder; compared on {RANDOM_WINDOWS} random windows")
+
+
+def quantize_int8(fp32_path: Path, out: Path, evaluation: EvalSet, window: int) -> Int8Report:
+    """Write an int8 copy of `fp32_path` to `out` if it keeps the network's answers."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32_probs = predict_all(fp32_path, evaluation.windows)
+    report = Int8Report(None, None, evaluation.source, fp32_bytes=fp32_path.stat().st_size)
+    if evaluation.labels is not None:
+        report.fp32_accuracy = accuracy(fp32_probs, evaluation.labels)
+    props = {p.key: p.value for p in onnx.load(str(fp32_path), load_external_data=False).metadata_props}
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        for ops in OP_CHOICES:
+            quiet = logging.getLogger().level
+            logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
+            try:
+                quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=list(ops), weight_type=QuantType.QInt8)
+            finally:
+                logging.getLogger().setLevel(quiet)
+            proto = onnx.load(str(tmp))
+            set_metadata(proto, {**props, "emoview.quantization": f"dynamic int8 weights ({', '.join(ops)}), onnxruntime"})
+            onnx.save(proto, str(tmp))
+            check_saved_graph(tmp)
+            int8_probs = predict_all(tmp, evaluation.windows)
+            agreement = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
+            int8_accuracy = accuracy(int8_probs, evaluation.labels) if evaluation.labels is not None else None
+            if int8_accuracy is not None and report.fp32_accuracy - int8_accuracy > MAX_ACCURACY_DROP:
+                report.rejected.append(f"quantizing {', '.join(ops)} costs {report.fp32_accuracy - int8_accuracy:.4f} accuracy; not used")
+                continue
+            if int8_accuracy is None and agreement < MIN_AGREEMENT:
+                report.rejected.append(f"quantizing {', '.join(ops)} changes {1 - agreement:.1%} of top-1 answers; not used")
+                continue
+            os.replace(tmp, out)
+            report.path, report.ops, report.agreement, report.int8_accuracy = out, ops, agreement, int8_accuracy
+            report.max_abs_diff = float(np.abs(int8_probs - fp32_probs).max())
+            report.int8_bytes = out.stat().st_size
+            report.fp32_ms = latency_ms(fp32_path, window, evaluation.windows.shape[2])
+            report.int8_ms = latency_ms(out, window, evaluation.windows.shape[2])
+            break
+    finally:
+        tmp.unlink(missing_ok=True)
+    return report
+
+
+def predict_all(path: Path, windows: np.ndarray, chunk: int = 512) -> np.ndarray:
+    session = ort_session(path)
+    parts = [session.run([OUTPUT_NAME], {INPUT_NAME: windows[i : i + chunk]})[0] for i in range(0, len(windows), chunk)]
+    return np.concatenate(parts)
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float((probs.argmax(1) == labels).mean())
+
+
+def latency_ms(path: Path, window: int, features: int, runs: int = TIMING_RUNS) -> float:
+    """Median of one-window calls after a warm-up: a quick comparison, not the full bench."""
+    session = ort_session(path)
+    x = np.random.default_rng(1).standard_normal((1, window, features)).astype(np.float32)
+    for _ in range(50):
+        session.run([OUTPUT_NAME], {INPUT_NAME: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
