@@ -14,6 +14,7 @@ import sys
 import cv2
 import numpy as np
 
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts")
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Esc
 _PROBE = "import cv2; cv2.namedWindow('emoview-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
 
@@ -33,7 +34,11 @@ class Window:
 
     def __init__(self, title: str = "emoview") -> None:
         self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        # OpenCV's Qt build ships no fonts and complains on every start unless pointed at some
+        fonts = next((d for d in FONT_DIRS if os.path.isdir(d)), None)
+        if fonts:
+            os.environ.setdefault("QT_QPA_FONTDIR", fonts)
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self._shown = False
 
     def show(self, image: np.ndarray) -> bool:

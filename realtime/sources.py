@@ -21,6 +21,9 @@ from realtime.errors import InputError
 from realtime.faces import read_image
 from realtime.feed import Feed
 
+if not os.environ.get("EMOVIEW_DEBUG"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FIRST_FRAME_TIMEOUT_S = 5.0
 
@@ -93,12 +96,16 @@ class Source:
 
 
 class CameraSource(Source):
-    """A webcam through cv2.VideoCapture(index), read continuously; only the newest frame is kept."""
+    """A webcam through cv2.VideoCapture, read continuously; only the newest frame is kept.
+
+    `index` is a camera number, or anything else cv2.VideoCapture opens as a stream (a URL, or a
+    file, which is how the tests drive this exact code without a webcam).
+    """
 
     kind = "camera"
     live = True
 
-    def __init__(self, index: int, width: int | None = None, height: int | None = None, fps: float | None = None) -> None:
+    def __init__(self, index: int | str, width: int | None = None, height: int | None = None, fps: float | None = None) -> None:
         capture = cv2.VideoCapture(index)
         if not capture.isOpened():
             capture.release()

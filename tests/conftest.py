@@ -44,3 +44,16 @@ def random_model(tmp_path_factory) -> Path:
     spec = FeatureSpec(labels=FER_LABELS, window=15)
     net = EmotionNet(ModelConfig(features=spec.feature_size, classes=len(FER_LABELS), conv_channels=(16, 32), lstm_hidden=16))
     return export_onnx(net, spec, tmp_path_factory.mktemp("model") / "random.onnx", {"purpose": "tests"})
+
+
+@pytest.fixture(scope="session")
+def real_face(face_model, samples):
+    """A real MediaPipe face (points and blendshapes) from the sample photo."""
+    import cv2
+
+    from realtime.faces import FaceLandmarker
+
+    with FaceLandmarker(face_model, video=False) as landmarker:
+        faces = landmarker.detect(cv2.imread(str(samples / "single_face.jpg")))
+    assert len(faces) == 1
+    return faces[0]
