@@ -23,6 +23,7 @@ class ModelConfig:
     dropout: float = 0.3
     input_dropout: float = 0.1
     attention: bool = False  # attention pooling over time instead of the last hidden states
+    layer_norm: bool = True  # LayerNorm over each frame's features after standardization
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +54,12 @@ class EmotionNet(nn.Module):
         super().__init__()
         self.config = config
         c1, c2 = config.conv_channels
-        self.input_norm = nn.LayerNorm(config.features)
+        # per-feature standardization learnt from the training set (`set_input_stats`); stored as
+        # buffers, so it travels inside the checkpoint and the ONNX graph and the runtime can feed
+        # the spec's raw features. A zero scale masks a feature out (input ablations).
+        self.register_buffer("input_shift", torch.zeros(config.features))
+        self.register_buffer("input_scale", torch.ones(config.features))
+        self.input_norm = nn.LayerNorm(config.features) if config.layer_norm else nn.Identity()
         self.input_drop = nn.Dropout(config.input_dropout)
         self.conv = nn.Sequential(
             ConvBlock(config.features, c1, config.kernel, config.dropout),
@@ -64,7 +70,17 @@ class EmotionNet(nn.Module):
         self.attention = nn.Linear(hidden, 1) if config.attention else None
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.classes))
 
+    def set_input_stats(self, mean, std, mask=None) -> None:
+        """Standardize inputs as (x - mean) / std; features where `mask` is 0 are zeroed."""
+        mean = torch.as_tensor(mean, dtype=torch.float32)
+        scale = 1.0 / torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6)
+        if mask is not None:
+            scale = scale * torch.as_tensor(mask, dtype=torch.float32)
+        self.input_scale.copy_(scale)
+        self.input_shift.copy_(-mean * scale)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.input_scale + self.input_shift
         x = self.input_drop(self.input_norm(x))  # (B, T, F)
         x = self.conv(x.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
         out, _ = self.lstm(x)  # (B, T, 2H)

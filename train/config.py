@@ -1,0 +1,129 @@
+"""A training run's whole configuration: a recipe (TOML in train/recipes/) plus command-line overrides.
+
+Everything that changes a result lives here, is written to the run folder as config.json and is
+compared on resume, so a run folder always describes exactly how its model was made.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from realtime.errors import InputError
+from train.augment import Motion
+
+RECIPES = Path(__file__).with_name("recipes")
+
+
+@dataclass
+class Source:
+    """One dataset folder and what it is used for.
+
+    kind   images (<root>/<class>/<file>) | videos (labels.csv + clips) | ravdess | afewva
+    role   train | val (the metric early stopping watches) | split (split by subject into train
+           and a hold-out that is reported separately; the hold-out is the val set if no source
+           has role val)
+    """
+
+    name: str
+    kind: str
+    path: str  # relative to --data
+    role: str = "train"
+    weight: float = 1.0  # how often its items are drawn per epoch, relative to their count
+    holdout: float = 0.2  # share of subjects held out (role split)
+    labels: str = "folder"  # folder | ferplus (FER+ majority) | blend (folder and FER+ votes, 50/50)
+    drop: list[str] = field(default_factory=list)  # classes to leave out (e.g. CK+ contempt)
+    rename: dict[str, str] = field(default_factory=dict)  # e.g. RAVDESS calm -> neutral
+
+
+@dataclass
+class SpecConfig:
+    layout: str = "mp478"
+    dims: int = 3
+    align: str = "rigid3d"
+    blendshapes: bool = True
+    window: int = 15
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    noise: float = 0.01  # Gaussian noise added to every feature, in feature units
+    mirror: float = 0.5  # probability of mirroring a training window
+    class_weight_power: float = 0.5  # loss weight per class = (count / mean count) ** -power
+    patience: int = 8  # epochs without a better val macro-F1 before stopping
+    seed: int = 0
+    full_window_prob: float = 0.7  # other batches use a random shorter window (the runtime's start)
+    stride: int = 5  # sliding-window stride for real sequences
+    inputs: str = "both"  # both | landmarks | blendshapes: ablation mask inside the model
+    epoch_size: int = 0  # windows per epoch; 0 = as many as there are training items
+
+
+@dataclass
+class Recipe:
+    name: str
+    description: str
+    labels: list[str]
+    sources: list[Source]
+    spec: SpecConfig = field(default_factory=SpecConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    motion: Motion = field(default_factory=Motion)
+    model: dict = field(default_factory=dict)  # ModelConfig overrides
+    clusters: str = ""  # afewva: a saved VAClusters json to reuse instead of fitting
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build(cls, data: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**data)
+
+
+def recipe_from_dict(data: dict, where: str = "recipe") -> Recipe:
+    data = dict(data)
+    data["sources"] = [_build(Source, s, f"{where} [[sources]]") for s in data.get("sources", [])]
+    data["spec"] = _build(SpecConfig, data.get("spec", {}), f"{where} [spec]")
+    data["train"] = _build(TrainConfig, data.get("train", {}), f"{where} [train]")
+    data["motion"] = _build(Motion, data.get("motion", {}), f"{where} [motion]")
+    recipe = _build(Recipe, data, where)
+    if not recipe.sources:
+        raise InputError(f"{where} lists no [[sources]]")
+    return recipe
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in RECIPES.glob("*.toml"))
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A built-in recipe by name, or a TOML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = RECIPES / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise InputError(f"no recipe {name_or_path!r}; built-in recipes: {', '.join(available())}, or pass a .toml file")
+    with open(path, "rb") as handle:
+        try:
+            return recipe_from_dict(tomllib.load(handle), str(path))
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path} is not valid TOML ({exc})") from None
+
+
+def spec_of(recipe: Recipe):
+    """The runtime feature spec a recipe's model is trained on (and shipped with)."""
+    from realtime.spec import FeatureSpec, SpecError
+
+    try:
+        return FeatureSpec(labels=tuple(recipe.labels), **asdict(recipe.spec))
+    except SpecError as exc:
+        raise InputError(f"recipe {recipe.name}: bad [spec] ({exc})") from None

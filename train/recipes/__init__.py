@@ -1,0 +1,1 @@
+"""Training recipes as TOML files (`emoview train NAME`); loaded by `train.config.load_recipe`."""

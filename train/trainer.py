@@ -1,0 +1,209 @@
+"""The training loop: AdamW with warmup + cosine, weighted label-smoothed loss, early stopping on
+validation macro-F1, best and last checkpoints, resumable after an interruption.
+
+Choices and why:
+- Items are drawn per epoch in proportion to their source's weight (CK+ is tiny next to FER2013
+  and would be drowned out); classes are balanced in the loss by (count / mean) ** -power, a
+  middle way between chasing accuracy (power 0) and chasing macro-F1 (power 1).
+- Targets may be soft (FER+ votes); label smoothing then spreads a little more mass.
+- Some batches use shorter windows than the spec's, because the runtime classifies a face from its
+  first frame while its window is still filling.
+- Input standardization (mean/std of training features) is stored inside the model, so the
+  exported ONNX takes the spec's raw features.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realtime.console import stderr
+from realtime.errors import InputError
+from train import checkpoint, evaluate
+from train.config import Recipe, spec_of
+from train.data import Context, Splits, neutral_template
+from train.model import EmotionNet, ModelConfig
+
+
+def input_stats(train, ctx: Context, inputs: str, spec, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    idx = np.sort(rng.choice(len(train), size=min(len(train), 4000), replace=False))
+    x = train.windows(idx, 1, None, ctx, False).reshape(len(idx), -1)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
+    mask = np.ones(spec.feature_size, np.float32)
+    points = spec.feature_size - (52 if spec.blendshapes else 0)
+    if inputs == "landmarks":
+        mask[points:] = 0.0
+    elif inputs == "blendshapes":
+        if not spec.blendshapes:
+            raise InputError("inputs = \"blendshapes\" needs blendshapes = true in [spec]")
+        mask[:points] = 0.0
+    elif inputs != "both":
+        raise InputError(f"[train] inputs must be both, landmarks or blendshapes, not {inputs!r}")
+    return mean, std, mask
+
+
+def class_weights(y: np.ndarray, classes: int, power: float) -> np.ndarray:
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    w = np.where(counts > 0, (np.maximum(counts, 1) / counts[counts > 0].mean()) ** -power, 0.0)
+    return (w / (w * counts).sum() * counts.sum()).astype(np.float32)  # mean weight per item = 1
+
+
+def epoch_order(weight: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Each item `size * w / sum(w)` times on average (whole part always, fraction at random)."""
+    expected = weight / weight.sum() * size
+    counts = np.floor(expected).astype(int) + (rng.random(len(weight)) < expected % 1)
+    return rng.permutation(np.repeat(np.arange(len(weight)), counts))
+
+
+def weighted_loss(logits, target, weights, smoothing: float):
+    target = target * (1.0 - smoothing) + smoothing / target.shape[1]
+    per_class = weights[None, :] * target
+    return -(per_class * torch.log_softmax(logits, dim=1)).sum() / per_class.sum()
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") -> dict:
+    """Train (or resume) into `out`; returns the final metrics written to out/metrics.json."""
+    cfg, spec, labels = recipe.train, spec_of(recipe), list(recipe.labels)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    eval_ctx = Context(spec, recipe.motion)
+    ctx = Context(spec, recipe.motion, cfg.noise, cfg.mirror, neutral_template(splits.train, labels, spec))
+    model_cfg = ModelConfig(features=spec.feature_size, classes=len(labels), **recipe.model)
+    model = EmotionNet(model_cfg)
+    model.set_input_stats(*input_stats(splits.train, eval_ctx, cfg.inputs, spec, rng))
+    model.to(device)
+    weights = torch.from_numpy(class_weights(splits.train.y, len(labels), cfg.class_weight_power)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    epoch_size = cfg.epoch_size or len(splits.train)
+    steps = math.ceil(epoch_size / cfg.batch_size)
+    warmup = max(1, int(cfg.warmup_epochs * steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, cfg.epochs * steps))
+    state = {"epoch": 0, "history": [], "best_f1": -1.0, "best_epoch": 0, "seconds": 0.0}
+    last_path = out / checkpoint.LAST
+    if last_path.is_file():
+        state = _resume(last_path, recipe, model, optimizer, scheduler, rng)
+        stderr.print(f"resuming {out} after epoch {state['epoch']}")
+    base = {"model_config": model_cfg.to_dict(), "spec": spec.to_json(), "data_summary": splits.summary,
+            "recipe": recipe.to_dict()}
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        if epoch - state["best_epoch"] > cfg.patience and state["best_epoch"] > 0:
+            break
+        start = time.time()
+        train_loss, train_acc = _one_epoch(model, splits.train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "lr": scheduler.get_last_lr()[0]}
+        row.update(_validate(model.cpu(), splits, eval_ctx, labels, spec.window))
+        model.to(device)
+        state["seconds"] += time.time() - start
+        row["seconds"] = round(time.time() - start, 1)
+        state["history"].append(row)
+        improved = row["val_macro_f1"] > state["best_f1"]
+        if improved:
+            state["best_f1"], state["best_epoch"] = row["val_macro_f1"], epoch
+            metrics = {k: v for k, v in row.items() if k.startswith(("val_", "ckplus", "holdout"))}
+            checkpoint.save({**base, "state_dict": _cpu_state(model), "metrics": metrics, "epoch": epoch}, out / checkpoint.BEST)
+        state["epoch"] = epoch
+        checkpoint.save({**base, "state_dict": _cpu_state(model), "epoch": epoch, "metrics": {}, "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "rng": rng.bit_generator.state,
+                         "torch_rng": torch.get_rng_state(), "state": state, "finished": False}, last_path)
+        stderr.print(
+            f"epoch {epoch:3d}  loss {train_loss:.3f}  train acc {train_acc:.3f}  val acc {row['val_accuracy']:.3f}  "
+            f"val macro-F1 {row['val_macro_f1']:.3f}{' *' if improved else ''}  "
+            + "  ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("holdout_accuracy"))
+            + f"  ({row['seconds']} s)"
+        )
+    return _finish(out, splits, eval_ctx, labels, spec, state)
+
+
+def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    model.train()
+    order = epoch_order(train.weight, epoch_size, rng)
+    total, correct, loss_sum = 0, 0, 0.0
+    columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task("train", total=len(order))
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            window = ctx.spec.window
+            frames = window if rng.random() < cfg.full_window_prob or window == 1 else int(rng.integers(1, window))
+            x = torch.from_numpy(train.windows(idx, frames, rng, ctx, True)).to(device)
+            target = torch.from_numpy(train.target[idx]).to(device)
+            logits = model.logits(x)
+            loss = weighted_loss(logits, target, weights, cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss) * len(idx)
+            correct += int((logits.argmax(1).cpu().numpy() == train.y[idx]).sum())
+            total += len(idx)
+            progress.advance(task, len(idx))
+    return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+def _validate(model, splits, ctx, labels, frames) -> dict:
+    result, probs = evaluate.evaluate(model, splits.val, ctx, labels, frames)
+    nll = -np.log(np.clip(probs[np.arange(len(probs)), splits.val.y], 1e-7, 1.0)).mean()
+    row = {"val_loss": float(nll), "val_accuracy": result["accuracy"], "val_macro_f1": result["macro_f1"]}
+    for name, ds in splits.extra.items():
+        extra, _ = evaluate.evaluate(model, ds, ctx, labels, frames)
+        row[f"{name}_accuracy"], row[f"{name}_macro_f1"] = extra["accuracy"], extra["macro_f1"]
+    return row
+
+
+def _cpu_state(model: EmotionNet) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _resume(path, recipe, model, optimizer, scheduler, rng) -> dict:
+    payload = checkpoint.load(path)
+    if payload.get("recipe") != recipe.to_dict():
+        raise InputError(f"{path.parent} holds a run with another configuration; pass --overwrite or another --out")
+    model.load_state_dict(payload["state_dict"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    rng.bit_generator.state = payload["rng"]
+    torch.set_rng_state(payload["torch_rng"])
+    return payload["state"]
+
+
+def _finish(out: Path, splits, ctx, labels, spec, state) -> dict:
+    """Score the best checkpoint on every evaluation set; write metrics.json and the plots."""
+    model, _, rest = checkpoint.load_run(out)
+    metrics = {"best_epoch": rest["epoch"], "epochs_run": state["epoch"], "train_seconds": round(state["seconds"], 1)}
+    val, _ = evaluate.evaluate(model, splits.val, ctx, labels, spec.window)
+    metrics["val"] = val
+    one, _ = evaluate.evaluate(model, splits.val, ctx, labels, 1)
+    metrics["val_window_1"] = {k: one[k] for k in ("accuracy", "macro_f1")}
+    for name, ds in splits.extra.items():
+        metrics[name], _ = evaluate.evaluate(model, ds, ctx, labels, spec.window)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "history.json").write_text(json.dumps(state["history"], indent=2))
+    evaluate.plot_confusion(val["confusion"], labels, out / "confusion_val.png",
+                            f"val: accuracy {val['accuracy']:.3f}, macro-F1 {val['macro_f1']:.3f}")
+    for name in splits.extra:
+        m = metrics[name]
+        evaluate.plot_confusion(m["confusion"], labels, out / f"confusion_{name}.png",
+                                f"{name}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
+    evaluate.plot_curves(state["history"], out / "curves.png")
+    payload = checkpoint.load(out / checkpoint.BEST)
+    payload["metrics"] = {"val": val, **{name: metrics[name] for name in splits.extra}}
+    checkpoint.save(payload, out / checkpoint.BEST)
+    last = checkpoint.load(out / checkpoint.LAST)
+    last["finished"] = True
+    checkpoint.save(last, out / checkpoint.LAST)
+    return metrics
