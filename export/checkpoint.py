@@ -2,8 +2,8 @@
 
 A run folder holds `best.pt`, written by training as
 `{"model_config", "state_dict", "spec", "metrics", "data_summary", "recipe", "epoch"}`.
-When the training package provides `train.checkpoint.load_run`, it is used so both sides read the
-format the same way; the checks here still give the user one clear line for the common mistakes.
+Training's own `train.checkpoint.load_run` reads it, so both sides agree on the format; the checks
+here turn every way a run folder can be wrong into one clear line for the user.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from realtime.errors import EmoviewError, InputError
 from realtime.spec import FeatureSpec, SpecError
-from train.model import EmotionNet, ModelConfig
+from train.model import EmotionNet
 
 CHECKPOINT_NAME = "best.pt"
-REQUIRED_KEYS = ("model_config", "state_dict", "spec")
 # Validation feature sets a run may leave, first found wins: arrays of windows and their labels.
 VAL_FILES = ("val_features.npz", "val.npz")
 VAL_WINDOW_KEYS = ("windows", "features", "X", "x")
@@ -54,45 +52,27 @@ def find_checkpoint(run: str | os.PathLike) -> Path:
 
 
 def load_run(run: str | os.PathLike) -> Run:
-    """The network (eval mode), its feature spec and the rest of the checkpoint."""
+    """The network (eval mode), its feature spec and the rest of the checkpoint, via training's loader."""
+    from train.checkpoint import load_run as train_load_run
+
     checkpoint = find_checkpoint(run)
     try:
-        from train.checkpoint import load_run as train_load_run
-    except ImportError:
-        train_load_run = None
-    if train_load_run is not None and checkpoint.name == CHECKPOINT_NAME:
-        try:
-            model, spec, rest = train_load_run(checkpoint.parent)
-        except EmoviewError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file, in one line
-            raise InputError(f"cannot load {checkpoint} ({_first_line(exc)}); re-run training or pass another run") from None
-        return Run(checkpoint, model.eval(), spec, dict(rest))
-    return _load_checkpoint(checkpoint)
-
-
-def _load_checkpoint(checkpoint: Path) -> Run:
-    try:
-        data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle, zip and torch errors all mean "not a checkpoint"
-        raise InputError(f"{checkpoint} is not a readable checkpoint ({_first_line(exc)}); re-run training or pass another run") from None
-    if not isinstance(data, dict) or any(key not in data for key in REQUIRED_KEYS):
-        have = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise InputError(f"{checkpoint} is not an emoview checkpoint (needs {list(REQUIRED_KEYS)}, has {have}); pass a run made by `emoview train`")
-    try:
-        spec = FeatureSpec.from_json(data["spec"])
-        config = ModelConfig.from_dict(data["model_config"])
-        model = EmotionNet(config)
-        model.load_state_dict(data["state_dict"])
-    except (SpecError, TypeError, KeyError, ValueError, RuntimeError) as exc:
+        model, spec, rest = train_load_run(checkpoint)
+    except EmoviewError:
+        raise
+    except KeyError as exc:
+        raise InputError(f"{checkpoint} is not an emoview checkpoint (no {exc} entry); pass a run made by `emoview train`") from None
+    except (SpecError, TypeError, ValueError, RuntimeError) as exc:
         raise InputError(f"{checkpoint} does not describe a usable network ({_first_line(exc)}); re-run training") from None
+    except Exception as exc:  # noqa: BLE001 - unpickling errors of every kind: the file is not a checkpoint
+        raise InputError(f"{checkpoint} is not a readable checkpoint ({_first_line(exc)}); re-run training or pass another run") from None
+    config = model.config
     if config.features != spec.feature_size or config.classes != len(spec.labels):
         raise InputError(
             f"{checkpoint}: network takes {config.features} features / {config.classes} classes but its spec "
             f"says {spec.feature_size} / {len(spec.labels)}; re-run training"
         )
-    rest = {k: v for k, v in data.items() if k not in ("state_dict", "spec")}
-    return Run(checkpoint, model.eval(), spec, rest)
+    return Run(checkpoint, model.eval(), spec, dict(rest))
 
 
 def load_val_features(run: Run) -> tuple[np.ndarray, np.ndarray, Path] | None:

@@ -7,6 +7,7 @@ Runtime are compared on random windows of several lengths, and only then does it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"cannot write {out} ({exc.strerror or exc}); choose a writable --out path") from None
     finally:
-        staging.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to clean up when the folder could not be made
+            staging.unlink(missing_ok=True)
 
     spec = run_data.spec
     console.print(f"exported {run_data.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB, weights inside)")
