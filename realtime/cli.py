@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 
 from realtime.errors import EmoviewError
@@ -72,10 +74,21 @@ def _top_level_epilog() -> str:
     )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line, like every other error: what is wrong, then where help is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def build_parser(name: str) -> argparse.ArgumentParser:
     command = COMMANDS[name]
     is_default = name == DEFAULT_COMMAND
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="emoview" if is_default else f"emoview {name}",
         description=(
             "Real-time facial emotion analysis: every face boxed, labelled and scored, live."
@@ -96,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     name = argv.pop(0) if argv and argv[0] in COMMANDS else DEFAULT_COMMAND
     debug = "--debug" in argv or bool(os.environ.get("EMOVIEW_DEBUG"))
+    if debug:
+        os.environ["EMOVIEW_DEBUG"] = "1"  # also lets native (MediaPipe, FFmpeg) logs through
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (kill, systemd, docker stop) stops every command the way Ctrl-C does: outputs
+        # finalized, one line, exit 130, at any moment from start-up to the last report line
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         parser = build_parser(name)
         args = parser.parse_args(argv)

@@ -2,4 +2,4 @@
 
 from rich.console import Console
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # a message is one line, never re-wrapped

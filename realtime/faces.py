@@ -20,6 +20,11 @@ from realtime.spec import N_BLENDSHAPES
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if not os.environ.get("EMOVIEW_DEBUG"):
+    # OpenCV's FFmpeg prints demuxer/decoder complaints ("moov atom not found", "error while
+    # decoding MB") straight to fd 2; we report damaged files ourselves in one line. -8 is
+    # AV_LOG_QUIET; OpenCV reads it when its FFmpeg backend first opens a file.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @contextlib.contextmanager
