@@ -66,7 +66,7 @@ class Int8Report:
             change = self.int8_accuracy - self.fp32_accuracy
             out.append(f"int8: accuracy {self.int8_accuracy:.4f} vs float32 {self.fp32_accuracy:.4f} ({change:+.4f}) on {self.source}")
         else:
-            out.append(f"int8: accuracy change not measured: {self.source}")
+            out.append(f"int8: accuracy change not measured: {self.source}; measure it with `emoview eval DIR --model {self.path}`")
         out.append(f"int8: same top-1 class as float32 on {self.agreement:.1%} of windows, max |Δp| {self.max_abs_diff:.4f}")
         verdict = "slower" if self.int8_ms > self.fp32_ms else "faster"
         out.append(f"int8: latency {self.int8_ms:.3f} ms vs float32 {self.fp32_ms:.3f} ms (1 window, 1 thread): int8 is {verdict}")

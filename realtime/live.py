@@ -10,7 +10,7 @@ from realtime.classifier import EmotionClassifier
 from realtime.cli import add_model_options, positive_int
 from realtime.console import stderr
 from realtime.display import Window, display_available
-from realtime.errors import InputError
+from realtime.errors import EmoviewError, InputError
 from realtime.face_model import resolve_face_model
 from realtime.faces import FaceLandmarker
 from realtime.pipeline import Analyzer
@@ -19,10 +19,18 @@ from realtime.session import RunStats, Session
 from realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
 
 
+def camera_arg(text: str) -> int | str:
+    """A camera number, or anything else OpenCV opens as a live stream (URL, device path)."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
+
+
 def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = True) -> None:
     group = parser.add_argument_group("input (one of)")
     exclusive = group.add_mutually_exclusive_group()
-    exclusive.add_argument("--camera", type=int, metavar="N", help="camera index" + (" (default: 0)" if default_camera else ""))
+    exclusive.add_argument(
+        "--camera", type=camera_arg, metavar="N",
+        help="camera index, or a stream URL or device path (rtsp://..., /dev/video2)" + (" (default: 0)" if default_camera else ""),
+    )
     exclusive.add_argument("--video", metavar="FILE", help="a video file, every frame analysed in order")
     exclusive.add_argument("--images", metavar="DIR", help="a folder of images, each analysed on its own")
     camera = parser.add_argument_group("camera")
@@ -75,22 +83,44 @@ def run(args: argparse.Namespace) -> int:
         stderr.print("[yellow]no display found: running without a window[/] (use --record OUT.mp4 to keep the result)")
         show = False
     with contextlib.ExitStack() as stack:
+        files = bool(args.video or args.images)
+        # a bad file or folder fails before the models load; a camera opens last, so its first frame is fresh
+        source = stack.enter_context(open_source(args, paced=args.paced)) if files else None
         analyzer = open_analyzer(args, stack, stills=bool(args.images))
-        source = stack.enter_context(open_source(args, paced=args.paced))
+        if source is None:
+            source = stack.enter_context(open_source(args, paced=args.paced))
         sink = VideoSink(args.record, source.fps) if args.record else None
         window = Window(f"emoview - {source.name}") if show else None
         if not show and not sink:
             stderr.print("[yellow]no window and no --record: only the summary will be printed[/]")
         session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), sink, window)
-        stats = session.run()
+        try:
+            stats = session.run()
+        except EmoviewError:  # a reader or the recording failed mid-run: say how far it got, then why
+            session.stats.stopped_by = "error"
+            report(session.stats, source, sink)
+            raise
+    if stats.frames == 0 and stats.stopped_by == "end":
+        if isinstance(source, ImageFolderSource) and source.skipped:
+            raise InputError(
+                f"none of the {len(source.paths)} image files in {source.folder} could be read "
+                f"(e.g. {source.skipped[0].name}); check the files or pass another --images DIR"
+            )
+        raise InputError(f"{source.name} gave no frames; check the input")
     report(stats, source, sink)
-    if getattr(source, "ended_early", False):
+    if source.kind == "camera" and source.ended_early and stats.stopped_by == "end":
+        kept = f"; the {stats.recorded} frames recorded to {sink.path} are finalized" if sink else ""
+        raise InputError(
+            f"{source.name} stopped sending frames after {stats.frames} (unplugged, or its stream ended){kept}; "
+            "reconnect it and start again"
+        )
+    if source.kind == "video" and source.ended_early:
         stderr.print(f"[yellow]warning:[/] {source.name} ended after {source.frames_read} of {source.frame_count} frames: the file is truncated or damaged; the frames before the damage were analysed")
     return 130 if stats.stopped_by == "interrupt" else 0
 
 
 def report(stats: RunStats, source: Source, sink: VideoSink | None) -> None:
-    how = {"end": "end of input", "user": "stopped by user", "interrupt": "interrupted"}[stats.stopped_by]
+    how = {"end": "end of input", "user": "stopped by user", "interrupt": "interrupted", "error": "stopped by an error"}[stats.stopped_by]
     line = (
         f"{stats.frames} frames ({how}), faces in {stats.frames_with_faces}, {stats.fps:.1f} fps, "
         f"latency p50 {stats.latency.percentile(50):.0f} ms"
@@ -102,5 +132,3 @@ def report(stats: RunStats, source: Source, sink: VideoSink | None) -> None:
         stderr.print(f"[yellow]skipped {len(source.skipped)} unreadable image(s)[/], e.g. {source.skipped[0]}")
     if sink is not None:
         stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")
-    if stats.frames == 0:
-        raise InputError(f"{source.name} gave no frames; check the input")

@@ -21,6 +21,7 @@ import numpy as np
 from realtime.errors import InputError
 
 _END = object()
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
 
 
 def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -35,6 +36,15 @@ def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
         raise InputError(f"cannot record to {path}: folder {parent} does not exist; create it or choose another path")
     if not os.access(parent, os.W_OK):
         raise InputError(f"cannot record to {path}: folder {parent} is not writable; choose another path")
+    # os.access cannot see a read-only mount for root, a full disk or a special folder: try it
+    existed = path.exists()
+    try:
+        with open(path, "ab" if existed else "xb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot record to {path} ({exc.strerror or exc}); choose another path") from None
+    if not existed:
+        path.unlink(missing_ok=True)
     return path
 
 
@@ -44,7 +54,10 @@ class _PyAVWriter:
     def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
         import av
 
-        self._container = av.open(str(path), mode="w")
+        # Fragmented MP4, a fragment per second: a run that dies (disk full, power, SIGKILL) before
+        # the file is finalized still leaves every complete fragment playable, not a file without
+        # its index. Browsers, players and OpenCV read it like any mp4.
+        self._container = av.open(str(path), mode="w", options=FRAGMENTED_MP4)
         try:
             rate = Fraction(fps).limit_denominator(1001)
             stream = self._container.add_stream("libx264", rate=rate)
@@ -179,7 +192,7 @@ class VideoSink:
             error = self._error
             raise InputError(
                 f"recording to {self.path} failed after {self.frames_written} frames ({_describe(error)}); "
-                "the frames written so far are kept: free disk space or choose another --record path"
+                "the recording up to the failure is kept and playable: free disk space or choose another --record path"
             ) from None
 
     def close(self) -> None:

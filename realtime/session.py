@@ -63,14 +63,46 @@ def signals_deferred():
         yield
         return
     pending: list[int] = []
-    handlers = {sig: signal.signal(sig, lambda s, f: pending.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    handlers: dict[int, object] = {}
+    try:  # a signal landing between the two installs still gets both handlers restored
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, lambda s, f: pending.append(s))
         yield
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     if pending:
         raise KeyboardInterrupt
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM for the whole of a run, finalization included.
+
+    The first signal while running raises KeyboardInterrupt (it also wakes a wait for the next
+    frame) and switches to finishing; from then on signals are only counted, so no second Ctrl-C,
+    however early or late, can cut finalization short.
+    """
+
+    def __init__(self) -> None:
+        self.running = True
+        self.pending = 0
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.running:
+            self.running = False
+            raise KeyboardInterrupt
+        self.pending += 1
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 class Session:
@@ -93,20 +125,33 @@ class Session:
         self.fps = FPSMonitor()
 
     def run(self) -> RunStats:
+        """Run to the end of input, q/Esc or a signal; the source and recording are always finalized.
+
+        Errors (a reader or writer thread failing) are raised after finalizing; `self.stats` then
+        still tells how far the run got.
+        """
         stats = self.stats
         start = time.perf_counter()
+        signals = _StopSignals()
         try:
-            with stop_signals_as_interrupt():
-                for frame in self.source:
-                    if not self._step(frame):
-                        stats.stopped_by = "user"
-                        break
-        except KeyboardInterrupt:
-            stats.stopped_by = "interrupt"
-        finally:
-            stats.elapsed_s = time.perf_counter() - start
-            with signals_deferred():
+            try:
+                try:
+                    signals.install()
+                    for frame in self.source:
+                        if not self._step(frame):
+                            stats.stopped_by = "user"
+                            break
+                finally:
+                    signals.running = False  # a signal from here on is held, never raised
+            except KeyboardInterrupt:
+                stats.stopped_by = "interrupt"
+            finally:
+                stats.elapsed_s = time.perf_counter() - start
                 self._finish()
+        finally:
+            signals.restore()
+        if signals.pending:
+            stats.stopped_by = "interrupt"
         return stats
 
     def _step(self, frame) -> bool:

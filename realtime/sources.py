@@ -61,7 +61,13 @@ class Source:
     # interface --------------------------------------------------------------------------------
     def _timed_read(self) -> Frame | None:
         start = time.perf_counter()
-        got = self._read()
+        try:
+            got = self._read()
+        except Exception as exc:  # noqa: BLE001 - a failing device or file ends the run with one clear line
+            raise InputError(
+                f"reading {self.name} failed after {self.frames_read} frames ({_describe(exc)}); "
+                f"the frames before were analysed: check the {self.kind} and try again"
+            ) from exc
         if got is None:
             return None
         image, timestamp_ms = got
@@ -118,6 +124,7 @@ class CameraSource(Source):
                 capture.set(prop, value)
         self._capture = capture
         self._opened_at = time.perf_counter()
+        self.ended_early = False
         super().__init__(f"camera {index}", fps or capture.get(cv2.CAP_PROP_FPS), latest_only=True)
         self._first = self._first_frame(index)
 
@@ -137,7 +144,8 @@ class CameraSource(Source):
         else:
             ok, image = self._capture.read()
             if not ok or image is None:
-                return None  # unplugged or stream ended: the run stops cleanly
+                self.ended_early = True  # a camera has no end: it was unplugged or its stream stopped
+                return None  # the run stops cleanly and says so
         return image, (time.perf_counter() - self._opened_at) * 1000.0
 
     def _release(self) -> None:
@@ -209,6 +217,11 @@ class VideoSource(Source):
 
     def _release(self) -> None:
         self._capture.release()
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:160]}" if text else type(error).__name__
 
 
 class ImageFolderSource(Source):
