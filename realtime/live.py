@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         check_output_path(args.record, args.overwrite)
     show = not args.no_display
-    if show and not display_available():
-        stderr.print("[yellow]no display found: running without a window[/] (use --record OUT.mp4 to keep the result)")
+    headless = show and not display_available()
+    if headless:
         show = False
     with contextlib.ExitStack() as stack:
         files = bool(args.video or args.images)
@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
             source = stack.enter_context(open_source(args, paced=args.paced))
         sink = VideoSink(args.record, source.fps) if args.record else None
         window = Window(f"emoview - {source.name}") if show else None
-        if not show and not sink:
+        if headless:  # said once the inputs are known good, so a bad input stays a one-line error
+            stderr.print("[yellow]no display found: running without a window[/] (use --record OUT.mp4 to keep the result)")
+        elif not show and not sink:
             stderr.print("[yellow]no window and no --record: only the summary will be printed[/]")
         session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), sink, window)
         try:

@@ -239,3 +239,16 @@ def test_runtime_modules_do_not_import_torch():
     code = "import sys, realtime.predict, realtime.classifier; sys.exit('torch' in sys.modules or 'train' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert done.returncode == 0
+
+
+def test_bench_model_reports_latency_against_torch(exported):
+    """The bench's plumbing (few runs: the 1 ms acceptance itself is measured by running the bench)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_model.py"), "--model", str(exported), "--runs", "20", "--warmup", "5"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    lines = done.stdout.splitlines()
+    assert "baseline: torch eager, 1 thread" in done.stdout
+    assert [line.split()[:2] for line in lines if line.startswith("T=")] == [["T=15", "B=1"], ["T=1", "B=1"], ["T=90", "B=1"], ["T=15", "B=4"]]
+    assert lines[-1].startswith("acceptance: one window T=15 B=1, 1 thread: median ")
