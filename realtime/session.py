@@ -41,7 +41,11 @@ class RunStats:
 
 @contextlib.contextmanager
 def stop_signals_as_interrupt():
-    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) so both stop the run the same clean way."""
+    """SIGINT and SIGTERM both raise KeyboardInterrupt, so either stops the run the same clean way.
+
+    SIGINT is set explicitly: a process started in the background by a script inherits SIGINT
+    ignored, and `kill -INT` must still stop it and finalize its recording.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -49,11 +53,12 @@ def stop_signals_as_interrupt():
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

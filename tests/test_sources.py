@@ -29,7 +29,7 @@ def test_paced_video_plays_in_real_time(samples):
         start = time.perf_counter()
         count = sum(1 for _ in source)
         elapsed = time.perf_counter() - start
-    assert count == 72 and source.live
+    assert source.live and count + source.dropped == 72  # a busy machine may drop one, never queue it
     assert elapsed >= 71 / source.fps * 0.9  # not faster than the file's rate
 
 
