@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             f"{source.name} stopped sending frames after {stats.frames} (unplugged, or its stream ended){kept}; "
             "reconnect it and start again"
         )
-    if source.kind == "video" and source.ended_early:
+    if source.kind == "video" and source.ended_early and stats.stopped_by == "end":
         stderr.print(f"[yellow]warning:[/] {source.name} ended after {source.frames_read} of {source.frame_count} frames: the file is truncated or damaged; the frames before the damage were analysed")
     return 130 if stats.stopped_by == "interrupt" else 0
 
