@@ -27,6 +27,7 @@ class FaceResult:
     probabilities: np.ndarray  # smoothed over time
     label: str  # the shown label: changes only with a margin
     frames_in_window: int
+    raw: np.ndarray | None = None  # this frame's model output, unsmoothed: what timelines average
 
     @property
     def confidence(self) -> float:
@@ -110,4 +111,5 @@ class Analyzer:
             probabilities=smoothed,
             label=self.labels[track.smoother.label_index],
             frames_in_window=track.window.count,
+            raw=probabilities,
         )

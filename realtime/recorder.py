@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import InputError
+from realtime.monitor import Samples
 
 _END = object()
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
@@ -122,6 +123,7 @@ class VideoSink:
         self.fps = fps
         self.frames_written = 0
         self.encode_ms = 0.0  # total time spent encoding, for the benchmark
+        self.encode_times = Samples()  # per frame, ms: the benchmark's encode percentiles
         self.codec: str | None = None
         self._size: tuple[int, int] | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -159,7 +161,9 @@ class VideoSink:
                     break
                 start = time.perf_counter()
                 writer.write(self._fit(image))
-                self.encode_ms += (time.perf_counter() - start) * 1000.0
+                elapsed_ms = (time.perf_counter() - start) * 1000.0
+                self.encode_ms += elapsed_ms
+                self.encode_times.add(elapsed_ms)
                 self.frames_written += 1
         except BaseException as exc:  # noqa: BLE001 - reported to the pipeline by write()/close()
             self._error = exc

@@ -80,6 +80,14 @@ class Source:
     def dropped(self) -> int:
         return self._feed.dropped
 
+    def read_inline(self) -> Iterator[Frame]:
+        """Every frame read in the calling thread, no reader thread: the benchmark's single-threaded mode."""
+        if self._started:
+            raise RuntimeError("a source is read either by its thread or inline, once")
+        self._started = True
+        while (frame := self._timed_read()) is not None:
+            yield frame
+
     def __iter__(self) -> Iterator[Frame]:
         if not self._started:
             self._started = True
@@ -161,7 +169,7 @@ class VideoSource(Source):
 
     kind = "video"
 
-    def __init__(self, path: str | os.PathLike, paced: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, paced: bool = False, rate: float | None = None) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"video {self.path} does not exist; check the path")
@@ -183,6 +191,7 @@ class VideoSource(Source):
         self.live = paced
         self._paced_start: float | None = None
         super().__init__(self.path.name, capture.get(cv2.CAP_PROP_FPS), latest_only=paced)
+        self.rate = rate or self.fps  # paced playback rate: the file's own, or e.g. 30 to act as a 30 fps camera
         self._last_ts = -1.0
 
     def _read(self) -> tuple[np.ndarray, float] | None:
@@ -198,15 +207,21 @@ class VideoSource(Source):
         if not np.isfinite(ts) or ts <= self._last_ts:  # some containers report no or repeated times
             ts = index * 1000.0 / self.fps
         self._last_ts = ts
-        if self.live:
-            self._pace(index)
         return image, ts
+
+    def _timed_read(self) -> Frame | None:
+        """Paced: decode (timed as decode_ms), then wait until the frame is due; capture time = release time."""
+        frame = super()._timed_read()
+        if frame is not None and self.live:
+            self._pace(frame.index)
+            frame.captured_at = time.perf_counter()
+        return frame
 
     def _pace(self, index: int) -> None:
         now = time.perf_counter()
         if self._paced_start is None:
             self._paced_start = now
-        due = self._paced_start + index / self.fps
+        due = self._paced_start + index / self.rate
         if due > now:
             time.sleep(due - now)
 

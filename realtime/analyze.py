@@ -1,0 +1,168 @@
+"""`emoview analyze VIDEO`: a whole video as fast as the machine allows, into a per-second timeline.
+
+Same Session and Analyzer as the live command (so the timeline shows what a live run would have
+computed), with a lossless source: every frame is analysed, none dropped. Outputs are named after
+the video (`talk.timeline.json`, `.csv`, `.png`) so several videos can share a folder; existing
+files are refused unless --overwrite. Ctrl-C or SIGTERM stops the run and still writes the
+timeline of what was analysed (marked partial), and finalizes the --record file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from realtime.annotate import Overlay
+from realtime.console import stderr
+from realtime.errors import EmoviewError, InputError
+from realtime.live import add_analysis_options, open_analyzer
+from realtime.monitor import FPSMonitor
+from realtime.pipeline import FrameResult
+from realtime.recorder import VideoSink, check_output_path
+from realtime.session import RunStats, Session, signals_deferred
+from realtime.sources import VideoSource
+from realtime.timeline import TimelineBuilder, write_csv, write_json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", metavar="VIDEO", help="the video file to analyse (every frame, in order)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR", help="folder for the outputs (default: next to the video; created if missing)")
+    out.add_argument("--csv", action="store_true", help="also write the timeline as CSV, one row per face and second")
+    out.add_argument("--record", metavar="OUT.mp4", help="also record the annotated video (H.264 mp4)")
+    out.add_argument("--mesh", action="store_true", help="draw the face landmarks in the --record video")
+    out.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_analysis_options(parser)
+    parser.epilog = (
+        "writes VIDEO_NAME.timeline.json (per face, one entry per second, null while the face is away, "
+        "and a summary) and VIDEO_NAME.timeline.png; --csv adds VIDEO_NAME.timeline.csv"
+    )
+
+
+def output_paths(video: Path, out_dir: str | None, csv: bool) -> dict[str, Path]:
+    folder = Path(out_dir) if out_dir else video.parent
+    stem = video.stem
+    paths = {"json": folder / f"{stem}.timeline.json", "png": folder / f"{stem}.timeline.png"}
+    if csv:
+        paths["csv"] = folder / f"{stem}.timeline.csv"
+    return paths
+
+
+def check_outputs(paths: dict[str, Path], overwrite: bool, create: bool) -> None:
+    """Refuse before any work: an existing file (without --overwrite), a folder, or an unwritable place."""
+    folder = next(iter(paths.values())).parent
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {folder} is a file, not a folder; choose a folder")
+    if not folder.exists():
+        if not create:
+            raise InputError(f"folder {folder} does not exist; create it or pass --out DIR")
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise InputError(f"cannot create --out folder {folder} ({exc.strerror}); choose another folder") from None
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write to {folder}; choose another folder with --out DIR")
+    for path in paths.values():
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; remove it or choose another --out DIR")
+        if path.exists() and not overwrite:
+            raise InputError(f"{path} already exists; add --overwrite to replace it, or choose another --out DIR")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]analysing[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames  {task.fields[fps]:5.1f} fps"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    video = Path(args.video)
+    paths = output_paths(video, args.out, args.csv)
+    if args.record:
+        check_output_path(args.record, args.overwrite)
+        if Path(args.record).resolve() == video.resolve():
+            raise InputError("--record would overwrite the video being analysed; choose another file name")
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(VideoSource(video))  # checks the video before loading models
+        check_outputs(paths, args.overwrite, create=bool(args.out))
+        analyzer = open_analyzer(args, stack)
+        sink = VideoSink(args.record, source.fps) if args.record else None
+        timeline = TimelineBuilder(analyzer.labels, source.fps)
+        stats, error = _run_session(source, analyzer, sink, timeline, mesh=args.mesh)
+    if timeline.frames == 0:
+        if error is not None:
+            raise error
+        raise InputError(f"{video} gave no frames; check the file")
+    with signals_deferred():  # a second Ctrl-C must not leave half-written files
+        data = timeline.build(stats.fps, stats.stopped_by if error is None else "error")
+        data["video"] = {"path": str(video), "fps": round(source.fps, 3), "frames": source.frame_count, "size": list(source.size)}
+        data["model"] = {"path": str(analyzer.classifier.path), "labels": list(analyzer.labels), "spec": _spec(analyzer)}
+        written = _write(data, analyzer.labels, paths, video.name)
+    _report(stats, data, written, sink)
+    if error is not None:
+        raise error
+    return 130 if stats.stopped_by == "interrupt" else 0
+
+
+def _run_session(source: VideoSource, analyzer, sink: VideoSink | None, timeline: TimelineBuilder, mesh: bool):
+    """Runs to the end (or Ctrl-C); returns (stats, error). A failing recording still yields the timeline."""
+    fps = FPSMonitor()
+    overlay = Overlay(analyzer.labels, mesh=mesh) if sink is not None else None
+    with progress_bar() as bar:
+        task = bar.add_task("analyse", total=source.frame_count or None, fps=0.0)
+
+        def on_result(result: FrameResult) -> None:
+            timeline.add(result)
+            fps.tick()
+            bar.update(task, advance=1, fps=fps.fps)
+
+        session = Session(source, analyzer, overlay, sink, None, on_result=on_result)
+        try:
+            return session.run(), None
+        except EmoviewError as exc:
+            session.stats.stopped_by = "error"
+            return session.stats, exc
+
+
+def _spec(analyzer) -> dict:
+    import json
+
+    return json.loads(analyzer.spec.to_json())
+
+
+def _write(data: dict, labels: tuple[str, ...], paths: dict[str, Path], title: str) -> list[Path]:
+    from realtime.timeline_plot import plot_timeline
+
+    written = [write_json(data, paths["json"])]
+    if "csv" in paths:
+        written.append(write_csv(data, labels, paths["csv"]))
+    written.append(plot_timeline(data, labels, paths["png"], title=title))
+    return written
+
+
+def _report(stats: RunStats, data: dict, written: list[Path], sink: VideoSink | None) -> None:
+    summary = data["summary"]
+    how = {"end": "", "interrupt": " (interrupted: partial timeline)", "error": " (stopped by an error: partial timeline)"}
+    line = (
+        f"{summary['frames_analysed']} frames{how.get(stats.stopped_by, '')}, {summary['seconds']} s of video, "
+        f"{summary['faces']} face(s), {stats.fps:.1f} fps"
+    )
+    if summary["dominant_emotion"]:
+        line += f"; mostly {summary['dominant_emotion']} ({summary['time_share'][summary['dominant_emotion']] * 100:.0f}% of face time)"
+    stderr.print(line)
+    for path in written:
+        stderr.print(f"wrote {path}")
+    if sink is not None:
+        stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")

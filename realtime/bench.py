@@ -1,0 +1,247 @@
+"""`emoview bench`: frames/s and latency per stage, against the bare landmarker on the same frames.
+
+One run by default (the threaded pipeline, as `emoview live` runs it); `--all` runs the matrix:
+single-threaded vs threaded, recording off and on, one and four faces, and the live case (the file
+played at its frame rate, or `--rate`, like a camera) for capture-to-annotated latency and drops.
+The landmarker floor is measured in the same invocation on the same frames with the same settings,
+and `ratio_to_landmarker = end_to_end_fps / landmarker_fps` says how close the whole pipeline gets
+to the part of it nobody can speed up. Other programs loading the CPU skew every number, so the
+1-minute load average is recorded with each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from realtime.bench_runs import STAGE_ORDER, Floor, Measured, RunConfig, decode_frames, load_1m, measure_floor, run_pipeline
+from realtime.cli import positive_int
+from realtime.console import stderr
+from realtime.errors import InputError
+from realtime.face_model import resolve_face_model
+from realtime.live import add_analysis_options
+from realtime.sources import CameraSource, Source, VideoSource
+
+DEFAULT_CAMERA_FRAMES = 300
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group("input (default: camera 0)").add_mutually_exclusive_group()
+    source.add_argument("--video", metavar="FILE", help="a video file: every run uses the same frames")
+    source.add_argument("--camera", type=int, metavar="N", help="camera index")
+    runs = parser.add_argument_group("what to run")
+    runs.add_argument("--mode", choices=("threaded", "single"), default="threaded",
+                      help="threaded pipeline (default) or everything in one thread")
+    runs.add_argument("--record", action="store_true", help="also encode the annotated frames to H.264 (a temporary file)")
+    runs.add_argument("--paced", action="store_true", help="play --video at its frame rate (or --rate) like a camera: live latency and drops")
+    runs.add_argument("--rate", type=float, metavar="FPS", help="playback rate for paced runs (default: the file's own; 30 = a 30 fps camera)")
+    runs.add_argument("--all", action="store_true", help="run the whole matrix: modes x record x 1/4 faces, plus paced runs")
+    runs.add_argument("--frames", type=positive_int, metavar="N", help=f"use the first N frames (camera default: {DEFAULT_CAMERA_FRAMES})")
+    runs.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="run each measurement N times, keep the fastest (less noise)")
+    parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    add_analysis_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.json and Path(args.json).is_dir():
+        raise InputError(f"--json {args.json} is a folder; give a file name such as {Path(args.json) / 'bench.json'}")
+    if args.paced and args.mode == "single":
+        raise InputError("--paced measures the live (threaded) pipeline; drop --mode single")
+    if args.rate is not None and args.rate <= 0:
+        raise InputError(f"--rate must be positive, not {args.rate}")
+    face_model = resolve_face_model(args.face_model)
+    args.face_model = str(face_model)
+    report = benchmark(args, face_model)
+    print_tables(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        stderr.print(f"wrote {args.json}")
+    return 0
+
+
+def default_config(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(args.mode, args.record, args.max_faces, args.paced, args.rate if args.paced else None)
+
+
+def matrix(args: argparse.Namespace, live_rates: tuple[float | None, ...]) -> list[RunConfig]:
+    """The default run first, then every other combination, then the live (paced) runs."""
+    configs = [default_config(args)]
+    for mode in ("threaded", "single"):
+        for record in (False, True):
+            for faces in (1, 4):
+                configs.append(RunConfig(mode, record, faces))
+    for rate in live_rates:
+        configs.append(RunConfig("threaded", False, 1, True, rate))
+    if live_rates:
+        configs.append(RunConfig("threaded", True, 1, True, live_rates[-1]))
+    unique = []
+    for config in configs:
+        if config not in unique:
+            unique.append(config)
+    return unique
+
+
+def source_opener(args: argparse.Namespace):
+    def open_source(config: RunConfig) -> Source:
+        if args.video:
+            return VideoSource(args.video, paced=config.paced, rate=config.rate)
+        return CameraSource(args.camera or 0)
+
+    return open_source
+
+
+def benchmark(args: argparse.Namespace, face_model) -> dict:
+    open_source = source_opener(args)
+    limit = args.frames or (None if args.video else DEFAULT_CAMERA_FRAMES)
+    if not args.video and (args.paced or args.mode == "single"):
+        stderr.print("[yellow]a camera is live already: --paced has no effect; --mode single reads it in one thread[/]")
+    live_rates = (None, args.rate or 30.0) if args.video else ()  # a camera is paced by itself
+    configs = matrix(args, live_rates) if args.all else [default_config(args)]
+    with stderr.status("decoding the frames for the landmarker floor...") as status:
+        frames = decode_frames(open_source(RunConfig()), limit)
+        if not frames:
+            raise InputError("the input gave no frames; check the video or camera")
+        floors: dict[int, Floor] = {}
+        for faces in sorted({c.max_faces for c in configs}):
+            status.update(f"landmarker floor, {faces} face(s), {len(frames)} frames...")
+            floors[faces] = best(lambda: measure_floor(frames, face_model, faces), args.repeat, key=lambda f: f.fps)
+        del frames  # hundreds of MB of pixels: gone before the pipeline runs
+        results = []
+        for i, config in enumerate(configs, 1):
+            status.update(f"run {i}/{len(configs)}: {config.name}...")
+            measured = best(lambda: run_pipeline(config, args, open_source, limit), args.repeat, key=lambda m: m.fps)
+            if measured.stopped_by == "interrupt":
+                raise KeyboardInterrupt
+            results.append(run_dict(measured, floors[config.max_faces]))
+    report = dict(results[0])
+    report["runs"] = results[1:]
+    report["input"] = {"video": args.video, "camera": None if args.video else (args.camera or 0), "frames_limit": limit}
+    report["machine"] = machine_info()
+    return report
+
+
+def best(measure, repeat: int, key):
+    """The fastest of `repeat` runs: other load on the machine only ever slows a run down."""
+    return max((measure() for _ in range(repeat)), key=key)
+
+
+def stage_summary(samples) -> dict:
+    if samples is None or len(samples) == 0:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None, "samples": 0}
+    return {**{k: round(v, 3) for k, v in samples.summary().items()}, "samples": len(samples)}
+
+
+def run_dict(measured: Measured, floor: Floor) -> dict:
+    config = measured.config
+    cores = os.cpu_count() or 1
+    return {
+        "name": config.name,
+        "mode": config.mode,
+        "record": config.record,
+        "max_faces": config.max_faces,
+        "paced": config.paced,
+        "paced_rate_fps": config.rate,
+        "frames": measured.frames,
+        "frames_with_faces": measured.frames_with_faces,
+        "end_to_end_fps": round(measured.fps, 2),
+        "landmarker_fps": round(floor.fps, 2),
+        "ratio_to_landmarker": round(measured.fps / floor.fps, 3) if floor.fps else None,
+        "latency": stage_summary(measured.latency),
+        "dropped": measured.dropped,
+        "cpu": {
+            "process_cpu_s": round(measured.cpu_s, 3),
+            "wall_s": round(measured.wall_s, 3),
+            "cores_used": round(measured.cpu_s / measured.wall_s, 2) if measured.wall_s else None,
+            "share_of_machine": round(measured.cpu_s / measured.wall_s / cores, 3) if measured.wall_s else None,
+        },
+        "stages": {stage: stage_summary(measured.stages.get(stage)) for stage in STAGE_ORDER},
+        "landmarker": {
+            "frames": floor.frames,
+            "fps": round(floor.fps, 2),
+            "frames_with_faces": floor.frames_with_faces,
+            "detect": stage_summary(floor.detect),
+            "cores_used": round(floor.cpu_s / floor.wall_s, 2) if floor.wall_s else None,
+        },
+        "codec": measured.codec,
+        "stopped_by": "limit" if measured.stopped_by == "user" else measured.stopped_by,
+        "load_1m": {"before": round(measured.load_before, 2), "after": round(measured.load_after, 2)},
+    }
+
+
+def machine_info() -> dict:
+    import av
+    import mediapipe
+    import onnxruntime
+
+    return {
+        "cpus": os.cpu_count(),
+        "processor": _cpu_name(),
+        "python": platform.python_version(),
+        "mediapipe": mediapipe.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "pyav": av.__version__,
+        "load_1m_at_end": round(load_1m(), 2),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def print_tables(report: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    if not console.is_terminal:
+        console = Console(file=console.file, width=130)  # files and pipes: no wrapping inside cells
+    runs = [report, *report["runs"]]
+    overview = Table(title=f"emoview bench: {report['input']['video'] or 'camera'} ({report['frames']} frames)", title_justify="left")
+    for column in ("run", "fps", "landmarker fps", "ratio", "latency p50", "p95", "p99 ms", "dropped", "CPU cores", "load"):
+        overview.add_column(column, justify="left" if column == "run" else "right", no_wrap=column == "run")
+    for run in runs:
+        latency = run["latency"]
+        overview.add_row(
+            run["name"],
+            f"{run['end_to_end_fps']:.1f}",
+            f"{run['landmarker_fps']:.1f}",
+            f"{run['ratio_to_landmarker']:.2f}" if run["ratio_to_landmarker"] is not None else "-",
+            _ms(latency["p50_ms"]),
+            _ms(latency["p95_ms"]),
+            _ms(latency["p99_ms"]),
+            str(run["dropped"]) if run["paced"] or not report["input"]["video"] else "-",
+            f"{run['cpu']['cores_used']:.2f}",
+            f"{run['load_1m']['before']:.1f}",
+        )
+    console.print(overview)
+    stages = Table(title=f"stages, ms: {report['name']}", title_justify="left")
+    for column in ("stage", "p50", "p95", "p99", "mean"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, summary in report["stages"].items():
+        if summary["samples"]:
+            name = "decode/capture" if stage == "decode" else stage
+            stages.add_row(name, *(_ms(summary[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
+    detect = report["landmarker"]["detect"]
+    stages.add_row("[dim]landmarker alone[/]", *(_ms(detect[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
+    console.print(stages)
+    console.print(
+        f"ratio_to_landmarker = end-to-end fps / landmarker-only fps on the same frames; "
+        f"load average at the end {report['machine']['load_1m_at_end']:.2f} on {report['machine']['cpus']} CPUs"
+        + (" [yellow](busy machine: numbers are pessimistic)[/]" if report["machine"]["load_1m_at_end"] > 1.5 else "")
+    )

@@ -1,0 +1,97 @@
+"""`emoview bench`: the JSON has every stage and the required keys, in every mode. Speed is not asserted."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from realtime.cli import main as emoview_main
+
+REQUIRED = {"frames", "end_to_end_fps", "landmarker_fps", "ratio_to_landmarker", "stages"}
+STAGES = ("decode", "landmarks", "features", "model", "smoothing", "overlay", "encode")
+PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
+
+
+def bench(tmp_path, samples, face_model, random_model, *args, name="b.json"):
+    out = tmp_path / name
+    code = emoview_main(["bench", "--video", str(samples / "single_face.mp4"), "--json", str(out),
+                         "--model", str(random_model), "--face-model", str(face_model), *map(str, args)])
+    assert code == 0
+    return json.loads(out.read_text())
+
+
+def check_run(run, frames, record):
+    assert REQUIRED <= set(run)
+    assert run["frames"] == frames == run["landmarker"]["frames"]
+    assert run["end_to_end_fps"] > 0 and run["landmarker_fps"] > 0
+    assert run["ratio_to_landmarker"] == pytest.approx(run["end_to_end_fps"] / run["landmarker_fps"], abs=0.01)
+    for stage in STAGES:
+        summary = run["stages"][stage]
+        if stage == "encode" and not record:
+            assert summary["samples"] == 0 and summary["p50_ms"] is None  # not run: no made-up zero
+            continue
+        assert summary["samples"] == frames, stage
+        assert all(isinstance(summary[k], float) and summary[k] >= 0 for k in PERCENTILES), stage
+        assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+    assert run["latency"]["samples"] == frames and run["latency"]["p50_ms"] > 0
+    assert run["landmarker"]["detect"]["samples"] == frames
+    assert 0 < run["cpu"]["cores_used"] and run["cpu"]["wall_s"] > 0
+    assert run["codec"] == ("h264" if record else None)
+
+
+def test_cli_prints_the_table_and_writes_every_stage(tmp_path, samples, face_model, random_model):
+    out = tmp_path / "b.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "realtime.cli", "bench", "--video", str(samples / "single_face.mp4"), "--record", "--json", str(out),
+         "--model", str(random_model), "--face-model", str(face_model)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    for word in ("threaded, record, 1 face", "landmarker fps", "ratio", "decode/capture", "landmarks", "encode", "landmarker alone"):
+        assert word in run.stdout, word
+    data = json.loads(out.read_text())
+    check_run(data, 72, record=True)
+    assert data["mode"] == "threaded" and data["record"] is True and data["runs"] == []
+    assert data["stages"]["record_wait"]["samples"] == 72
+    assert data["landmarker"]["frames_with_faces"] == 72 == data["frames_with_faces"]  # same frames, same faces
+
+
+def test_single_threaded_mode_encodes_inline(tmp_path, samples, face_model, random_model):
+    data = bench(tmp_path, samples, face_model, random_model, "--mode", "single", "--record", "--frames", "30")
+    check_run(data, 30, record=True)
+    assert data["mode"] == "single" and data["stages"]["record_wait"]["samples"] == 0
+    assert data["stopped_by"] == "limit"
+
+
+def test_paced_run_reports_latency_and_accounts_for_every_frame(tmp_path, samples, face_model, random_model):
+    data = bench(tmp_path, samples, face_model, random_model, "--paced", "--rate", "30")
+    assert data["paced"] is True and data["paced_rate_fps"] == 30.0
+    assert data["frames"] + data["dropped"] == 72  # analysed or dropped, nothing lost in between
+    assert data["latency"]["p95_ms"] > 0 and data["landmarker"]["frames"] == 72
+    assert data["cpu"]["wall_s"] >= 71 / 30 * 0.9  # really played in real time
+
+
+def test_all_runs_the_matrix_with_the_default_on_top(tmp_path, samples, face_model, random_model):
+    data = bench(tmp_path, samples, face_model, random_model, "--all", "--frames", "10")
+    check_run(data, 10, record=False)
+    assert (data["mode"], data["record"], data["max_faces"], data["paced"]) == ("threaded", False, 1, False)
+    combos = {(r["mode"], r["record"], r["max_faces"], r["paced"], r["paced_rate_fps"]) for r in data["runs"]}
+    for mode in ("threaded", "single"):
+        for record in (False, True):
+            for faces in (1, 4):
+                if (mode, record, faces) != ("threaded", False, 1):
+                    assert (mode, record, faces, False, None) in combos
+    assert {("threaded", False, 1, True, None), ("threaded", False, 1, True, 30.0), ("threaded", True, 1, True, 30.0)} <= combos
+    for run in data["runs"]:
+        assert REQUIRED <= set(run) and set(STAGES) <= set(run["stages"])
+        assert run["landmarker"]["frames"] == 10
+    four = [r for r in data["runs"] if r["max_faces"] == 4]
+    assert len({r["landmarker_fps"] for r in four}) == 1  # one floor per landmarker setting, shared by its runs
+
+
+def test_paced_single_threaded_is_refused_in_one_line(tmp_path, samples):
+    run = subprocess.run([sys.executable, "-m", "realtime.cli", "bench", "--video", str(samples / "single_face.mp4"), "--paced", "--mode", "single"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and run.stderr.strip().count("\n") == 0 and "--paced" in run.stderr
