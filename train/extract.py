@@ -146,8 +146,8 @@ def dataset_files(root: Path) -> list[tuple[str, Path]]:
     if not root.exists():
         raise InputError(f"{root} does not exist; pass a dataset folder")
     raise InputError(
-        f"{root} holds no dataset: expected <root>/<class>/<image>, split folders of those, "
-        "or videos with a labels.csv (file,label)"
+        f"{root} holds no dataset (no emotion class folders such as happy/, sad/); pass a folder laid out as "
+        "<root>/<class>/<image>, split folders of those, or videos with a labels.csv (file,label)"
     )
 
 
