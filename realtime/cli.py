@@ -81,8 +81,33 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _Interrupts:
+    """Ctrl-C and SIGTERM (kill, systemd, docker stop) stop every command the same way, at any moment.
+
+    Both raise KeyboardInterrupt, which every command turns into finalized outputs, one line and
+    exit 130. A library that swallows it mid-import or mid-call and raises something else instead
+    (pybind11 turns it into "ImportError: initialization failed") is still reported as an
+    interrupt, not as an internal error. SIGINT is set explicitly: a process started in the
+    background inherits it ignored. When the program is done, late signals are ignored, so one
+    arriving while the interpreter shuts down cannot change the exit code of a finished run.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: dict[int, object] = {}
+
+    def __call__(self, signum, frame):
+        self.received = True
+        raise KeyboardInterrupt
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self)
+
+    def release(self, exiting: bool) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_IGN if exiting else handler)
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
@@ -106,34 +131,50 @@ def build_parser(name: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    program = argv is None  # the `emoview` program itself, not a call from Python code or tests
     argv = list(sys.argv[1:] if argv is None else argv)
     name = argv.pop(0) if argv and argv[0] in COMMANDS else DEFAULT_COMMAND
     debug = "--debug" in argv or bool(os.environ.get("EMOVIEW_DEBUG"))
     if debug:
         os.environ["EMOVIEW_DEBUG"] = "1"  # also lets native (MediaPipe, FFmpeg) logs through
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM (kill, systemd, docker stop) stops every command the way Ctrl-C does: outputs
-        # finalized, one line, exit 130, at any moment from start-up to the last report line
-        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    interrupts = _Interrupts()
+    interrupts.install()
+    try:
+        return _dispatch(name, argv, debug, interrupts)
+    finally:
+        interrupts.release(exiting=program)
+
+
+def _interrupted() -> int:
+    print("emoview: interrupted", file=sys.stderr)
+    return 130
+
+
+def _dispatch(name: str, argv: list[str], debug: bool, interrupts: _Interrupts) -> int:
     try:
         parser = build_parser(name)
         args = parser.parse_args(argv)
         return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return _interrupted()
     except EmoviewError as exc:
+        if interrupts.received and not debug:
+            return _interrupted()
         if debug:
             raise
         print(f"emoview: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("emoview: interrupted", file=sys.stderr)
-        return 130
     except ModuleNotFoundError as exc:
+        if interrupts.received and not debug:
+            return _interrupted()
         if debug:
             raise
         hint = "pip install 'emoview[train]'" if exc.name in {"torch", "onnx", "onnxscript", "sklearn"} else "reinstall emoview"
         print(f"emoview: error: missing Python package {exc.name!r}; {hint}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
+        if interrupts.received and not debug:
+            return _interrupted()  # a library turned our KeyboardInterrupt into its own error
         if debug:
             raise
         print(f"emoview: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
