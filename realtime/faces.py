@@ -80,10 +80,15 @@ class FaceLandmarker:
             min_tracking_confidence=min_confidence,
             output_face_blendshapes=True,
         )
+        self._landmarker = None
         try:
             with quiet_native_stderr():
-                self._landmarker = vision.FaceLandmarker.create_from_options(options)
-                self._warm_up(video)
+                try:
+                    self._landmarker = vision.FaceLandmarker.create_from_options(options)
+                    self._warm_up(video)
+                except BaseException:  # e.g. Ctrl-C during start-up: its graph threads stop here, quietly
+                    self.close()
+                    raise
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"MediaPipe cannot load face model {model_path}: {exc}") from None
         self._video = video
