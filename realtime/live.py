@@ -15,7 +15,7 @@ from realtime.face_model import resolve_face_model
 from realtime.faces import FaceLandmarker
 from realtime.pipeline import Analyzer
 from realtime.recorder import VideoSink, check_output_path
-from realtime.session import RunStats, Session
+from realtime.session import RunStats, Session, signals_deferred
 from realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
 
 
@@ -99,9 +99,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             stats = session.run()
         except EmoviewError:  # a reader or the recording failed mid-run: say how far it got, then why
-            session.stats.stopped_by = "error"
-            report(session.stats, source, sink)
+            with signals_deferred():
+                session.stats.stopped_by = "error"
+                report(session.stats, source, sink)
             raise
+        with signals_deferred():  # the run is over and finalized: a late Ctrl-C must not cost its report
+            return conclude(stats, source, sink)
+
+
+def conclude(stats: RunStats, source: Source, sink: VideoSink | None) -> int:
+    """Report a finished run; a run that analysed nothing, or a camera that went away, is an error."""
     if stats.frames == 0 and stats.stopped_by == "end":
         if isinstance(source, ImageFolderSource) and source.skipped:
             raise InputError(
