@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import multiprocessing as mp
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -76,6 +77,10 @@ _model_path = None
 
 
 def _init_worker(model_path: str) -> None:
+    if mp.parent_process() is not None:
+        # a pool worker: Ctrl-C reaches every process in the terminal's group; the parent alone
+        # stops the pool, so the workers do not each print a KeyboardInterrupt traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _finder, _model_path
     _model_path = model_path
     _finder = faces.StillFaceFinder(model_path)
