@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import faulthandler
 import os
 import re
@@ -296,3 +297,106 @@ def test_a_failing_writer_thread_stops_the_run_instead_of_hanging(tmp_path, samp
     assert session.stats.recorded == 10
     assert decodable_frames(out) == 10  # the encoder was still flushed and the file finalized
     assert not worker_threads()
+
+
+# -- training: an interrupted run resumes, an interrupted extraction leaves only whole entries --------
+
+TINY_RECIPE = """
+name = "tiny-ckplus"
+description = "happy vs surprise on CK+, split by subject"
+labels = ["happy", "surprise"]
+[spec]
+window = 5
+[train]
+epochs = 5
+lr = 3e-3
+patience = 20
+[[sources]]
+name = "ckplus"
+kind = "images"
+path = "ckplus48"
+role = "split"
+holdout = 0.3
+"""
+SMALL_NET = ["--set", "model.conv_channels=[16, 32]", "--set", "model.lstm_hidden=16", "--set", "train.batch_size=32"]
+
+
+def checkpoint_epoch(run: Path) -> int:
+    import torch
+
+    try:  # last.pt is replaced atomically, so a read never sees half a file
+        return int(torch.load(run / "last.pt", map_location="cpu", weights_only=False)["epoch"])
+    except FileNotFoundError:
+        return 0
+
+
+def test_training_interrupted_then_killed_resumes_from_its_last_checkpoint(tmp_path, shared, face_model):
+    pytest.importorskip("torch")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(TINY_RECIPE)
+    run = tmp_path / "run"
+    command = cli("train", recipe, "--data", shared / "data", "--out", run, "--cache", tmp_path / "cache", "--limit", "120",
+                  "--face-model", face_model, *SMALL_NET)
+
+    def start():
+        return subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO, env=clean_env())
+
+    # 1. Ctrl-C once the first epoch is saved
+    first = start()
+    wait_for(lambda: checkpoint_epoch(run) >= 1 or first.poll() is not None, timeout=300)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=120)
+    no_traceback(err)
+    assert first.returncode == 130 and err.splitlines()[-1] == "emoview: interrupted", err
+    reached = checkpoint_epoch(run)
+    assert 1 <= reached < 5
+
+    # 2. SIGKILL (no clean-up at all) once it has saved one more epoch
+    second = start()
+    wait_for(lambda: checkpoint_epoch(run) > reached or second.poll() is not None, timeout=300)
+    second.kill()
+    _, err = second.communicate(timeout=60)
+    assert f"resuming {run} after epoch {reached}" in err, err
+    killed_at = checkpoint_epoch(run)
+    assert reached < killed_at < 5
+
+    # 3. the same command again finishes the run from there
+    third = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO, env=clean_env())
+    no_traceback(third.stderr)
+    assert third.returncode == 0, third.stderr
+    assert f"resuming {run} after epoch {killed_at}" in third.stderr
+    history = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]  # every epoch once: nothing redone, nothing lost
+    assert (run / "metrics.json").is_file() and (run / "best.pt").is_file()
+
+
+def test_extraction_killed_mid_run_leaves_only_whole_entries_and_resumes(tmp_path, shared, face_model):
+    from train.extract import dataset_files, entry_path, load_entry, settings_tag
+
+    data = shared / "data" / "ckplus48"
+    cache = tmp_path / "cache"
+    command = cli("extract", data, "--cache", cache, "--workers", "1", "--limit", "200", "--face-model", face_model)
+    entries = lambda: [p for p in (cache / settings_tag()).rglob("*.npz") if not p.name.startswith(".")]  # noqa: E731
+
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO, env=clean_env())
+    wait_for(lambda: len(entries()) >= 40 or proc.poll() is not None, timeout=300)
+    proc.kill()  # SIGKILL: whatever was being written stays as it was
+    proc.communicate(timeout=60)
+    kept = entries()
+    assert 40 <= len(kept) < 200
+    files = [path for _, path in dataset_files(data)[:200]]
+    complete = 0
+    for path in files:  # every item reads as whole or as not extracted, never as a broken entry
+        entry = load_entry(cache, path)
+        if entry is None:
+            assert not entry_path(cache, path).exists()
+            continue
+        complete += 1
+        assert entry["points"].shape == (478, 3) and entry["blendshapes"].shape == (52,) and entry["found"].shape == ()
+    assert complete == len(kept)
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, env=clean_env())
+    no_traceback(again.stderr)
+    assert again.returncode == 0, again.stderr
+    assert re.search(rf"200 items \({200 - complete} extracted in [\d.]+ s, {complete} cached\)", again.stderr), again.stderr
+    assert all(load_entry(cache, path) is not None for path in files)
