@@ -151,7 +151,10 @@ def _to_face(marks, shapes, width: int, height: int) -> Face:
 # -- stills ------------------------------------------------------------------------------------
 
 SMALL_IMAGE = 128  # below this side length, a still is treated as a face crop and framed first
-CROP_ATTEMPTS = ((192, 0.30), (256, 0.50), (160, 0.15), (320, 0.80))  # (size px, border share)
+# (size px, border share), tried in order. The last three were chosen by trying 42 size/border
+# settings on FER2013 images the first four miss (mostly profiles): they find 13 of the 46 missed
+# val faces (98.70 % -> 99.07 %) and cost time only on images without a face.
+CROP_ATTEMPTS = ((192, 0.30), (256, 0.50), (160, 0.15), (320, 0.80), (224, 1.20), (128, 0.00), (320, 0.30))
 
 
 def frame_crop(image: np.ndarray, size: int, border: float) -> tuple[np.ndarray, float, int]:

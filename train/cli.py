@@ -20,7 +20,8 @@ from pathlib import Path
 from realtime.console import stderr
 from realtime.errors import InputError
 
-OUTPUTS = ("best.pt", "last.pt", "metrics.json", "history.json", "curves.png", "config.json", "data_summary.json")
+OUTPUTS = ("best.pt", "last.pt", "metrics.json", "history.json", "curves.png", "config.json", "data_summary.json",
+           "val_features.npz")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=positive_int, help="use at most N items per source (quick runs)")
     parser.add_argument("--seed", type=int, help="override the recipe's seed")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any recipe setting, e.g. train.lr=1e-3, spec.window=30, model.attention=true")
+                        help="override any recipe setting, e.g. train.lr=1e-3, spec.window=30, model.attention=true, "
+                        "sources.0.labels=ferplus")
     parser.add_argument("--cache", type=Path, default=default_cache(), help="feature cache (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
@@ -57,10 +59,15 @@ def apply_overrides(data: dict, pairs: list[str]) -> dict:
             value = text
         *parents, leaf = key.split(".")
         node = data
-        for part in parents:
-            if not isinstance(node.get(part), dict):
+        for part in parents:  # sections by name, list entries by number: sources.0.weight=2
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
+                node = node[part]
+            else:
                 raise InputError(f"--set {pair!r}: no section {part!r} in the recipe")
-            node = node[part]
+        if not isinstance(node, dict):
+            raise InputError(f"--set {pair!r}: {key.rsplit('.', 1)[0]} is not a section")
         node[leaf] = value
     return data
 

@@ -103,7 +103,7 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
         start = time.time()
         train_loss, train_acc = _one_epoch(model, splits.train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device)
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "lr": scheduler.get_last_lr()[0]}
-        row.update(_validate(model.cpu(), splits, eval_ctx, labels, spec.window))
+        row.update(_validate(model.cpu(), splits, eval_ctx, labels, cfg.val_window or spec.window))
         model.to(device)
         state["seconds"] += time.time() - start
         row["seconds"] = round(time.time() - start, 1)
@@ -123,7 +123,7 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
             + "  ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("holdout_accuracy"))
             + f"  ({row['seconds']} s)"
         )
-    return _finish(out, splits, eval_ctx, labels, spec, state)
+    return _finish(out, splits, eval_ctx, labels, spec, state, cfg.val_window or spec.window)
 
 
 def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device):
@@ -148,7 +148,7 @@ def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1).cpu().numpy() == train.y[idx]).sum())
             total += len(idx)
             progress.advance(task, len(idx))
@@ -181,17 +181,26 @@ def _resume(path, recipe, model, optimizer, scheduler, rng) -> dict:
     return payload["state"]
 
 
-def _finish(out: Path, splits, ctx, labels, spec, state) -> dict:
-    """Score the best checkpoint on every evaluation set; write metrics.json and the plots."""
+def _finish(out: Path, splits, ctx, labels, spec, state, frames: int) -> dict:
+    """Score the best checkpoint on every evaluation set; write metrics.json and the plots.
+
+    "val" uses the validation window (`frames`); the other window length is reported beside it,
+    because `emoview eval` classifies stills as 1-frame windows and live video uses the spec's.
+    """
     model, _, rest = checkpoint.load_run(out)
-    metrics = {"best_epoch": rest["epoch"], "epochs_run": state["epoch"], "train_seconds": round(state["seconds"], 1)}
-    val, _ = evaluate.evaluate(model, splits.val, ctx, labels, spec.window)
+    metrics = {"best_epoch": rest["epoch"], "epochs_run": state["epoch"], "train_seconds": round(state["seconds"], 1),
+               "val_frames": frames}
+    val, _ = evaluate.evaluate(model, splits.val, ctx, labels, frames)
     metrics["val"] = val
-    one, _ = evaluate.evaluate(model, splits.val, ctx, labels, 1)
-    metrics["val_window_1"] = {k: one[k] for k in ("accuracy", "macro_f1")}
+    other = spec.window if frames != spec.window else 1
+    alt, _ = evaluate.evaluate(model, splits.val, ctx, labels, other)
+    metrics[f"val_window_{other}"] = {k: alt[k] for k in ("accuracy", "macro_f1", "all_images") if k in alt}
     for name, ds in splits.extra.items():
-        metrics[name], _ = evaluate.evaluate(model, ds, ctx, labels, spec.window)
+        metrics[name], _ = evaluate.evaluate(model, ds, ctx, labels, frames)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # the validation windows themselves, so `emoview export --int8` can measure its accuracy change
+    windows = splits.val.windows(np.arange(len(splits.val)), frames, None, ctx, False)
+    np.savez_compressed(out / "val_features.npz", windows=windows, labels=splits.val.y)
     (out / "history.json").write_text(json.dumps(state["history"], indent=2))
     evaluate.plot_confusion(val["confusion"], labels, out / "confusion_val.png",
                             f"val: accuracy {val['accuracy']:.3f}, macro-F1 {val['macro_f1']:.3f}")
@@ -201,7 +210,9 @@ def _finish(out: Path, splits, ctx, labels, spec, state) -> dict:
                                 f"{name}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
     evaluate.plot_curves(state["history"], out / "curves.png")
     payload = checkpoint.load(out / checkpoint.BEST)
-    payload["metrics"] = {"val": val, **{name: metrics[name] for name in splits.extra}}
+    summary = {"val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"], "val_frames": frames}
+    summary.update({f"{n}_accuracy": metrics[n]["accuracy"] for n in splits.extra})
+    payload["metrics"] = {**summary, "val": val, **{name: metrics[name] for name in splits.extra}}
     checkpoint.save(payload, out / checkpoint.BEST)
     last = checkpoint.load(out / checkpoint.LAST)
     last["finished"] = True
