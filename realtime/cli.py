@@ -90,15 +90,27 @@ class _Interrupts:
     interrupt, not as an internal error. SIGINT is set explicitly: a process started in the
     background inherits it ignored. When the program is done, late signals are ignored, so one
     arriving while the interpreter shuts down cannot change the exit code of a finished run.
+
+    Once a command's run has stopped and is being finalized (`finishing()`, called by the Session),
+    signals are only counted: closing the models, writing the timeline and printing the report are
+    never cut short, and the command then exits 130.
     """
 
     def __init__(self) -> None:
         self.received = False
+        self.holding = False
+        self.held = 0
         self._previous: dict[int, object] = {}
 
     def __call__(self, signum, frame):
         self.received = True
+        if self.holding:
+            self.held += 1
+            return
         raise KeyboardInterrupt
+
+    def finishing(self) -> None:
+        self.holding = True
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -154,7 +166,8 @@ def _dispatch(name: str, argv: list[str], debug: bool, interrupts: _Interrupts) 
     try:
         parser = build_parser(name)
         args = parser.parse_args(argv)
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        return 130 if code == 0 and interrupts.held else code  # finished, but asked to stop meanwhile
     except KeyboardInterrupt:
         return _interrupted()
     except EmoviewError as exc:

@@ -104,6 +104,15 @@ class _StopSignals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
 
+    def finishing(self) -> None:
+        """The run is over: from now on signals are held, and so are they by the handlers we restore
+        to, if they can (the CLI's can), so closing, writing and reporting run to the end."""
+        self.running = False
+        for handler in self._previous.values():
+            hold = getattr(handler, "finishing", None)
+            if callable(hold):
+                hold()
+
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
@@ -147,7 +156,7 @@ class Session:
                             stats.stopped_by = "user"
                             break
                 finally:
-                    signals.running = False  # a signal from here on is held, never raised
+                    signals.finishing()  # a signal from here on is held, never raised
             except KeyboardInterrupt:
                 stats.stopped_by = "interrupt"
             finally:
