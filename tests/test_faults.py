@@ -400,3 +400,31 @@ def test_extraction_killed_mid_run_leaves_only_whole_entries_and_resumes(tmp_pat
     assert again.returncode == 0, again.stderr
     assert re.search(rf"200 items \({200 - complete} extracted in [\d.]+ s, {complete} cached\)", again.stderr), again.stderr
     assert all(load_entry(cache, path) is not None for path in files)
+
+
+def test_analyze_stopped_by_repeated_sigterm_keeps_the_timeline_and_the_recording(tmp_path, samples, face_model, random_model):
+    """`emoview analyze` under `kill`, twice: what was analysed is written, the recording is playable."""
+    record = tmp_path / "annotated.mp4"
+    proc = subprocess.Popen(
+        cli("analyze", samples / "WolfgangLanger_Pexels.mp4", "--out", tmp_path, "--record", record,
+            "--model", random_model, "--face-model", face_model),
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO, env=clean_env(),
+    )
+    try:
+        wait_for(lambda: (record.exists() and record.stat().st_size > 20_000) or proc.poll() is not None)
+        assert proc.poll() is None, "the run ended before the moment under test"
+        for _ in range(3):
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.03)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    no_traceback(err)
+    assert proc.returncode == 130, err
+    summary = json.loads((tmp_path / "WolfgangLanger_Pexels.timeline.json").read_text())["summary"]
+    assert summary["stopped_by"] == "interrupt" and 0 < summary["frames_analysed"] < 472
+    frames = decodable_frames(record)
+    # the frame being handed over when the signal landed may be in the video but not yet in the timeline
+    assert summary["frames_analysed"] <= frames <= summary["frames_analysed"] + 1
+    if recorded(err) is not None:
+        assert recorded(err) == frames
