@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from realtime.classifier import EmotionClassifier
-from realtime.faces import FaceLandmarker
+from realtime.faces import Face, FaceLandmarker
 from realtime.sources import Frame
 from realtime.tracking import FaceTracker, Track
 
@@ -66,7 +66,19 @@ class Analyzer:
         )
 
     def analyze(self, frame: Frame) -> FrameResult:
-        timings: dict[str, float] = {}
+        """Both stages, one after the other, in the calling thread."""
+        faces, timings = self.find_faces(frame)
+        return self.finish(frame, faces, timings)
+
+    def find_faces(self, frame: Frame) -> tuple[list[Face], dict[str, float]]:
+        """Stage 1, the landmarker: the Session runs it in its own thread, one frame ahead of `finish`,
+        so the rest of the pipeline overlaps with it (it releases the GIL while it works)."""
+        start = time.perf_counter()
+        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms))
+        return faces, {"landmarks": (time.perf_counter() - start) * 1000.0}
+
+    def finish(self, frame: Frame, faces: list[Face], timings: dict[str, float]) -> FrameResult:
+        """Stage 2: ids, features, model and smoothing; frames must arrive in order."""
         clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -75,8 +87,6 @@ class Analyzer:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
-        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms))
-        lap("landmarks")
         if self.stills:
             self.tracker.reset()
         tracks = self.tracker.update(faces, frame.timestamp_ms)

@@ -17,6 +17,7 @@ from typing import Callable
 
 from realtime.annotate import Overlay
 from realtime.display import Window
+from realtime.feed import Feed
 from realtime.monitor import FPSMonitor, Samples
 from realtime.pipeline import STAGES, Analyzer, FrameResult
 from realtime.recorder import VideoSink
@@ -128,6 +129,7 @@ class Session:
         sink: VideoSink | None = None,
         window: Window | None = None,
         on_result: Callable[[FrameResult], None] | None = None,
+        overlap: bool = True,
     ) -> None:
         self.source = source
         self.analyzer = analyzer
@@ -137,6 +139,26 @@ class Session:
         self.on_result = on_result
         self.stats = RunStats()
         self.fps = FPSMonitor()
+        # the landmarker (most of each frame's time, GIL released) runs one frame ahead in its own
+        # thread, so features, model, overlay and recording of a frame overlap with the next detection
+        self.overlap = overlap
+        self._landmarks: Feed | None = None
+
+    def _landmarked(self):
+        """(frame, faces, timings) in order, from the landmark thread (or inline without overlap)."""
+        frames = iter(self.source)
+        if not self.overlap:
+            for frame in frames:
+                yield (frame, *self.analyzer.find_faces(frame))
+            return
+
+        def produce():
+            frame = next(frames, None)
+            return None if frame is None else (frame, *self.analyzer.find_faces(frame))
+
+        # lossless and short: a live source drops frames itself, so this never builds a backlog
+        self._landmarks = Feed(produce, latest_only=False, depth=1 if self.source.live else 2, name="landmarks").start()
+        yield from self._landmarks
 
     def run(self) -> RunStats:
         """Run to the end of input, q/Esc or a signal; the source and recording are always finalized.
@@ -151,8 +173,8 @@ class Session:
             try:
                 try:
                     signals.install()
-                    for frame in self.source:
-                        if not self._step(frame):
+                    for frame, faces, timings in self._landmarked():
+                        if not self._step(frame, faces, timings):
                             stats.stopped_by = "user"
                             break
                 finally:
@@ -168,9 +190,9 @@ class Session:
             stats.stopped_by = "interrupt"
         return stats
 
-    def _step(self, frame) -> bool:
+    def _step(self, frame, faces, timings) -> bool:
         stats = self.stats
-        result = self.analyzer.analyze(frame)
+        result = self.analyzer.finish(frame, faces, timings)
         self.fps.tick()
         keep_going = True
         if self.overlay is not None and (self.sink is not None or self.window is not None):
@@ -197,7 +219,9 @@ class Session:
 
     def _finish(self) -> None:
         try:
-            self.source.close()
+            self.source.close()  # first: a landmark thread waiting for a frame then sees the end
+            if self._landmarks is not None:
+                self._landmarks.stop()
             self.stats.dropped = self.source.dropped
             if self.window is not None:
                 self.window.close()
