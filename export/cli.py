@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     cases = ", ".join(f"B{b}/T{t} {d:.1e}" for (b, t), d in sorted(parity.cases.items()))
     lengths = "/".join(str(t) for t in PARITY_LENGTHS)
     console.print(f"parity torch vs ONNX Runtime (T={lengths}): max |Δ| {parity.max_abs_diff:.2e} <= {TOLERANCE:.0e} ({cases})")
-    metrics = run_data.rest.get("metrics") or {}
-    if metrics:
-        console.print("validation metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(metrics.items()) if not isinstance(v, (dict, list))))
+    headline = headline_metrics(run_data.rest.get("metrics") or {})
+    if headline:
+        console.print("metrics from training: " + ", ".join(f"{k} {_fmt(v)}" for k, v in headline.items()))
 
     if args.int8:
         from export.quantize import EvalSet, quantize_int8, random_eval_set
@@ -80,6 +80,17 @@ def run(args: argparse.Namespace) -> int:
         for line in report.lines():
             console.print(line)
     return 0
+
+
+def headline_metrics(metrics: dict) -> dict[str, object]:
+    """Scalar metrics as they are, and accuracy / macro-F1 out of per-set dicts ("val", hold-outs)."""
+    flat: dict[str, object] = {}
+    for key, value in sorted(metrics.items()):
+        if isinstance(value, dict):
+            flat.update({f"{key} {name}": value[name] for name in ("accuracy", "macro_f1") if name in value})
+        elif not isinstance(value, list):
+            flat[key] = value
+    return flat
 
 
 def _fmt(value: object) -> str:
