@@ -3,7 +3,7 @@
 One run by default (the threaded pipeline, as `emoview live` runs it); `--all` runs the matrix:
 single-threaded vs threaded, recording off and on, one and four faces, and the live case (the file
 played at its frame rate, or `--rate`, like a camera) for capture-to-annotated latency and drops.
-The landmarker floor is measured in the same invocation on the same frames with the same settings,
+The landmarker floor is measured right before each run, on the same frames with the same settings,
 and `ratio_to_landmarker = end_to_end_fps / landmarker_fps` says how close the whole pipeline gets
 to the part of it nobody can speed up. Other programs loading the CPU skew every number, so the
 1-minute load average is recorded with each run.
@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     runs.add_argument("--rate", type=float, metavar="FPS", help="playback rate for paced runs (default: the file's own; 30 = a 30 fps camera)")
     runs.add_argument("--all", action="store_true", help="run the whole matrix: modes x record x 1/4 faces, plus paced runs")
     runs.add_argument("--frames", type=positive_int, metavar="N", help=f"use the first N frames (camera default: {DEFAULT_CAMERA_FRAMES})")
-    runs.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="run each measurement N times, keep the fastest (less noise)")
+    runs.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="floor and run N times in turn, keep the fastest of each (less noise)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
     add_analysis_options(parser)
 
@@ -107,18 +107,14 @@ def benchmark(args: argparse.Namespace, face_model) -> dict:
         frames = decode_frames(open_source(RunConfig()), limit)
         if not frames:
             raise InputError("the input gave no frames; check the video or camera")
-        floors: dict[int, Floor] = {}
-        for faces in sorted({c.max_faces for c in configs}):
-            status.update(f"landmarker floor, {faces} face(s), {len(frames)} frames...")
-            floors[faces] = best(lambda: measure_floor(frames, face_model, faces), args.repeat, key=lambda f: f.fps)
-        del frames  # hundreds of MB of pixels: gone before the pipeline runs
         results = []
         for i, config in enumerate(configs, 1):
-            status.update(f"run {i}/{len(configs)}: {config.name}...")
-            measured = best(lambda: run_pipeline(config, args, open_source, limit), args.repeat, key=lambda m: m.fps)
+            status.update(f"run {i}/{len(configs)}: {config.name} (and its landmarker floor)...")
+            floor, measured = measure_pair(config, args, frames, face_model, open_source, limit)
             if measured.stopped_by == "interrupt":
                 raise KeyboardInterrupt
-            results.append(run_dict(measured, floors[config.max_faces]))
+            results.append(run_dict(measured, floor))
+        del frames
     report = dict(results[0])
     report["runs"] = results[1:]
     report["input"] = {"video": args.video, "camera": None if args.video else (args.camera or 0), "frames_limit": limit}
@@ -126,9 +122,19 @@ def benchmark(args: argparse.Namespace, face_model) -> dict:
     return report
 
 
-def best(measure, repeat: int, key):
-    """The fastest of `repeat` runs: other load on the machine only ever slows a run down."""
-    return max((measure() for _ in range(repeat)), key=key)
+def measure_pair(config: RunConfig, args: argparse.Namespace, frames, face_model, open_source, limit) -> tuple[Floor, Measured]:
+    """The floor right before its run, `--repeat` times in turn, fastest of each kept.
+
+    Back to back, so both see the same load on the machine (a floor measured minutes earlier
+    would skew the ratio either way); the fastest, because other work only ever slows a run.
+    """
+    floors, runs = [], []
+    for _ in range(args.repeat):
+        floors.append(measure_floor(frames, face_model, config.max_faces))
+        runs.append(run_pipeline(config, args, open_source, limit))
+        if runs[-1].stopped_by == "interrupt":
+            break
+    return max(floors, key=lambda f: f.fps), max(runs, key=lambda m: m.fps)
 
 
 def stage_summary(samples) -> dict:
