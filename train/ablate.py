@@ -1,6 +1,6 @@
 """Short runs of the fer2013 recipe that differ in one input or setting, compared in one table.
 
-    python -m train.ablate --out /work/runs/ablation --epochs 8 [--only both,landmarks] [--data DIR]
+    python -m train.ablate --out /work/runs/ablation --epochs 12 [--only both,landmarks] [--data DIR]
 
 Each variant is `emoview train fer2013 --epochs N --set ...` into OUT/<variant>; a finished variant
 is not trained again, so an interrupted sweep continues where it stopped. The table (FER2013 val on
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from realtime.cli import main as emoview
 
-# short windows and short epochs: the comparison is about inputs, and each variant must take minutes
-COMMON = ["--set", "spec.window=5", "--set", "train.epoch_size=12000"]
+# one-frame windows: the comparison is about inputs, and each variant must take minutes
+COMMON = ["--set", "spec.window=1"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "both": ("mp478 3D rigid3d + blendshapes (default)", []),
     "landmarks": ("landmarks only", ["--set", 'train.inputs="landmarks"']),
@@ -26,7 +26,6 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "roll": ("mp478 3D, roll alignment + blendshapes", ["--set", 'spec.align="roll"']),
     "ferplus": ("FER+ majority labels for FER train", ["--set", 'sources.0.labels="ferplus"']),
     "blend": ("FER2013 + FER+ votes 50/50 (soft)", ["--set", 'sources.0.labels="blend"']),
-    "no_ckplus": ("without CK+ training subjects (weight 0)", ["--set", "sources.2.weight=0.0"]),
 }
 
 
@@ -42,7 +41,7 @@ def row(name: str, what: str, run: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--only", help="comma-separated variant names")
     parser.add_argument("--data", default="../shared/data")
     args = parser.parse_args(argv)
@@ -57,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         run = args.out / name
         if not (run / "metrics.json").is_file():
             code = emoview(["train", "fer2013", "--data", args.data, "--out", str(run), "--epochs", str(args.epochs), *COMMON, *extra])
+            if code == 130:  # interrupted: stop the sweep, a rerun continues it
+                return code
             if code != 0:
                 print(f"{name}: emoview train exited with {code}")
                 continue

@@ -60,6 +60,7 @@ class TrainConfig:
     patience: int = 8  # epochs without a better val macro-F1 before stopping
     seed: int = 0
     full_window_prob: float = 0.7  # other batches use a random shorter window (the runtime's start)
+    short_window_max: int = 0  # longest of those shorter windows; 0 = window - 1
     val_window: int = 0  # frames per validation window; 0 = the spec's window (`emoview eval` uses 1)
     stride: int = 5  # sliding-window stride for real sequences
     inputs: str = "both"  # both | landmarks | blendshapes: ablation mask inside the model

@@ -30,24 +30,24 @@ def scores(y: np.ndarray, pred: np.ndarray, labels: list[str], missed: list | No
 
     k = len(labels)
     p, r, f, support = precision_recall_fscore_support(y, pred, labels=range(k), zero_division=0)
+    present = support > 0  # macro over the classes the set has (CK+ has no neutral), as `emoview eval`
     result = {
         "items": int(len(y)),
         "accuracy": float(np.mean(y == pred)) if len(y) else 0.0,
-        "macro_f1": float(np.mean(f)),
+        "macro_f1": float(np.mean(f[present])) if present.any() else 0.0,
         "per_class": {
             name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
             for i, name in enumerate(labels)
         },
         "confusion": confusion_matrix(y, pred, labels=range(k)).tolist(),
     }
-    if missed:  # faces not found count as wrong: a wrong prediction of their own class
+    if missed:  # faces not found count as wrong ("no face", -1: a miss for recall, no class's false positive)
         y_all = np.concatenate([y, [labels.index(m[0]) for m in missed]])
-        wrong = (y_all[len(y):] + 1) % k
-        pred_all = np.concatenate([pred, wrong])
-        _, _, f_all, _ = precision_recall_fscore_support(y_all, pred_all, labels=range(k), zero_division=0)
+        pred_all = np.concatenate([pred, np.full(len(missed), -1)])
+        _, _, f_all, s_all = precision_recall_fscore_support(y_all, pred_all, labels=range(k), zero_division=0)
         result["all_images"] = {
             "items": int(len(y_all)), "faces_not_found": len(missed),
-            "accuracy": float(np.mean(y_all == pred_all)), "macro_f1": float(np.mean(f_all)),
+            "accuracy": float(np.mean(y_all == pred_all)), "macro_f1": float(np.mean(f_all[s_all > 0])),
         }
     return result
 

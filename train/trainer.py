@@ -138,7 +138,8 @@ def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             window = ctx.spec.window
-            frames = window if rng.random() < cfg.full_window_prob or window == 1 else int(rng.integers(1, window))
+            short = min(cfg.short_window_max or window - 1, window - 1)
+            frames = window if rng.random() < cfg.full_window_prob or window == 1 else int(rng.integers(1, short + 1))
             x = torch.from_numpy(train.windows(idx, frames, rng, ctx, True)).to(device)
             target = torch.from_numpy(train.target[idx]).to(device)
             logits = model.logits(x)
