@@ -51,6 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).is_dir():
         raise InputError(f"--json {args.json} is a folder; give a file name such as {Path(args.json) / 'bench.json'}")
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise InputError(f"--json {args.json}: folder {Path(args.json).parent} does not exist; create it or choose another path")
     if args.paced and args.mode == "single":
         raise InputError("--paced measures the live (threaded) pipeline; drop --mode single")
     if args.rate is not None and args.rate <= 0:
