@@ -28,7 +28,7 @@ from realtime.faces import FaceLandmarker
 from realtime.live import open_analyzer
 from realtime.monitor import FPSMonitor, Samples
 from realtime.recorder import VideoSink, _open_writer
-from realtime.session import Session
+from realtime.session import Session, one_opencv_thread
 from realtime.sources import Source
 
 STAGE_ORDER = ("decode", "landmarks", "features", "model", "smoothing", "overlay", "encode", "record_wait")
@@ -196,6 +196,7 @@ def _single(source: Source, analyzer, overlay: Overlay, record_path: Path | None
     fps = FPSMonitor()
     writer = None
     size = None
+    opencv_threads = one_opencv_thread()  # as in the Session: one thread means one thread
     try:
         with clocks(measured):
             try:
@@ -227,3 +228,5 @@ def _single(source: Source, analyzer, overlay: Overlay, record_path: Path | None
                     writer.close()  # flushing the encoder's delayed frames is part of the work
     except KeyboardInterrupt:
         measured.stopped_by = "interrupt"
+    finally:
+        cv2.setNumThreads(opencv_threads)
