@@ -94,3 +94,32 @@ def test_paced_single_threaded_is_refused_in_one_line(tmp_path, samples):
     run = subprocess.run([sys.executable, "-m", "realtime.cli", "bench", "--video", str(samples / "single_face.mp4"), "--paced", "--mode", "single"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and run.stderr.strip().count("\n") == 0 and "--paced" in run.stderr
+
+
+def test_overlapped_landmarking_computes_exactly_what_sequential_analysis_does(samples, face_model, random_model):
+    """The speed-up must not change a single number: same faces, ids, boxes and model outputs per frame."""
+    import argparse
+    import contextlib
+
+    import numpy as np
+
+    from realtime.live import open_analyzer
+    from realtime.session import Session
+    from realtime.sources import VideoSource
+
+    args = argparse.Namespace(model=str(random_model), face_model=str(face_model), threads=1, window=None, max_faces=2)
+    runs = {}
+    for overlap in (True, False):
+        seen = []
+        with contextlib.ExitStack() as stack:
+            analyzer = open_analyzer(args, stack)
+            source = stack.enter_context(VideoSource(samples / "noface_face.mov"))
+            Session(source, analyzer, on_result=seen.append, overlap=overlap).run()
+        runs[overlap] = [(r.frame.index, [(f.id, f.box, f.raw, f.probabilities) for f in r.faces]) for r in seen]
+    assert len(runs[True]) == len(runs[False]) == 169
+    assert 0 < sum(bool(faces) for _, faces in runs[True]) < 169
+    for (index_a, faces_a), (index_b, faces_b) in zip(runs[True], runs[False]):
+        assert index_a == index_b and len(faces_a) == len(faces_b)
+        for (id_a, box_a, raw_a, p_a), (id_b, box_b, raw_b, p_b) in zip(faces_a, faces_b):
+            assert id_a == id_b and box_a == box_b
+            assert np.array_equal(raw_a, raw_b) and np.array_equal(p_a, p_b)
