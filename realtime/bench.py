@@ -6,7 +6,8 @@ played at its frame rate, or `--rate`, like a camera) for capture-to-annotated l
 The landmarker floor is measured right before each run, on the same frames with the same settings,
 and `ratio_to_landmarker = end_to_end_fps / landmarker_fps` says how close the whole pipeline gets
 to the part of it nobody can speed up. Other programs loading the CPU skew every number, so the
-1-minute load average is recorded with each run.
+1-minute load average is recorded with each run. A camera cannot replay frames: its floor uses
+frames captured just before the runs, the same number, not the very same frames.
 """
 
 from __future__ import annotations
@@ -136,7 +137,11 @@ def measure_pair(config: RunConfig, args: argparse.Namespace, frames, face_model
         runs.append(run_pipeline(config, args, open_source, limit))
         if runs[-1].stopped_by == "interrupt":
             break
-    return max(floors, key=lambda f: f.fps), max(runs, key=lambda m: m.fps)
+    if config.paced:  # fps is the playback rate: the best run is the one that kept up best
+        best_run = min(runs, key=lambda m: (m.dropped, m.latency.percentile(95)))
+    else:
+        best_run = max(runs, key=lambda m: m.fps)
+    return max(floors, key=lambda f: f.fps), best_run
 
 
 def stage_summary(samples) -> dict:
