@@ -246,8 +246,16 @@ class Scores:
 
 def configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DIR", help="image folder laid out as DIR/<class>/<image>")
+    parser.add_argument(
+        "--subjects",
+        metavar="S005,S035,...",
+        help="only images of these people: file names starting with SUBJECT_ (CK+), e.g. a run's held-out subjects",
+    )
     _common_options(parser)
-    parser.epilog = "example:\n  emoview eval ../shared/data/fer2013/val --json val.json"
+    parser.epilog = (
+        "examples:\n  emoview eval ../shared/data/fer2013/val --json val.json\n"
+        "  emoview eval ../shared/data/ckplus48 --subjects S005,S035,S037"
+    )
 
 
 def class_folders(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], dict[str, str]]:
@@ -308,13 +316,18 @@ def run_eval(args: argparse.Namespace) -> int:
             truth_of[str(path)] = label
     if not files:
         raise InputError(f"the class folders of {root} hold no files; pass an image folder laid out as DIR/<class>/<image>")
+    subjects = tuple(f"{s.strip()}_" for s in (args.subjects or "").split(",") if s.strip())
+    if subjects:
+        files = [path for path in files if path.name.startswith(subjects)]
+        if not files:
+            raise InputError(f"no images in {root} of subjects {args.subjects}; file names must start with SUBJECT_, e.g. S005_001_00000011.png")
     with open_finder(args) as finder:
         results, unreadable = classify_files(files, finder, classifier, label="eval")
     warn_unreadable(unreadable)
     if not results:
         raise InputError(f"no readable images in {root}; pass an image folder laid out as DIR/<class>/<image>")
     for name, reason in skipped.items():
-        count = len(image_files(root / name))
+        count = sum(path.name.startswith(subjects or "") for path in image_files(root / name))
         stderr.print(f"skipped folder {name}/ ({count} files): {reason}", markup=False, soft_wrap=True)
     truth = np.array([truth_of[r.path] for r in results])
     predicted = np.array([int(np.argmax(r.probabilities)) if r.face else -1 for r in results])

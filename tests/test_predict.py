@@ -184,3 +184,27 @@ def test_eval_dataset_errors_are_one_line(tmp_path, random_model, face_model, ca
     build(root)
     assert main(["eval", str(root)] + model_args(random_model, face_model)) == 2
     assert message in one_error_line(capsys)
+
+
+def test_eval_on_chosen_subjects_only(tmp_path, shared, random_model, face_model, capsys):
+    root = tmp_path / "ck"
+    picks = {  # first and last files: different people
+        "anger": ckplus(shared, "anger", 3),
+        "surprise": sorted((shared / "data" / "ckplus48" / "surprise").iterdir())[-3:],
+        "contempt": ckplus(shared, "contempt", 3),
+    }
+    for folder, sources in picks.items():
+        (root / folder).mkdir(parents=True)
+        for source in sources:
+            shutil.copy(source, root / folder / source.name)
+    files = sorted(p.name for p in root.rglob("*.png") if p.parent.name != "contempt")
+    subject = files[0].split("_")[0]
+    expected = sum(name.startswith(subject + "_") for name in files)
+    out = tmp_path / "eval.json"
+    argv = ["eval", str(root), "--subjects", f"{subject}, S999", "--json", str(out)]
+    assert main(argv + model_args(random_model, face_model)) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == expected and expected < len(files)
+    assert all(Path(item["path"]).name.startswith(subject + "_") for item in result["items"])
+    assert main(["eval", str(root), "--subjects", "S999"] + model_args(random_model, face_model)) == 2
+    assert "no images" in capsys.readouterr().err.strip().splitlines()[-1]
