@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     spec = run_data.spec
     console.print(f"exported {run_data.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB, weights inside)")
     console.print(f"axes: features[batch, time, {spec.feature_size}] -> probabilities[batch, {len(spec.labels)}]; time axis symbolic")
-    console.print(f"labels: {', '.join(spec.labels)}; default window {spec.window} frames")
+    plural = "s" if spec.window != 1 else ""
+    console.print(f"labels: {', '.join(spec.labels)}; default window {spec.window} frame{plural}")
     cases = ", ".join(f"B{b}/T{t} {d:.1e}" for (b, t), d in sorted(parity.cases.items()))
     lengths = "/".join(str(t) for t in PARITY_LENGTHS)
     console.print(f"parity torch vs ONNX Runtime (T={lengths}): max |Δ| {parity.max_abs_diff:.2e} <= {TOLERANCE:.0e} ({cases})")
