@@ -39,3 +39,15 @@ def test_input_standardization_and_mask():
     standardized = x * net.input_scale + net.input_shift
     torch.testing.assert_close(standardized, torch.zeros_like(x))
     assert "input_scale" in net.state_dict()  # travels with checkpoints and into ONNX
+
+
+def test_replicate_padding_makes_a_still_window_match_one_frame():
+    torch.manual_seed(0)
+    net = EmotionNet(ModelConfig(features=20, classes=3, padding="replicate")).eval()
+    frame = torch.randn(1, 1, 20)
+    one = net.conv(frame.transpose(1, 2))
+    held = net.conv(frame.repeat(1, 15, 1).transpose(1, 2))
+    torch.testing.assert_close(held, one.expand_as(held))
+    zeros = EmotionNet(ModelConfig(features=20, classes=3)).eval()
+    zeros.load_state_dict(net.state_dict())
+    assert not torch.allclose(zeros.conv(frame.repeat(1, 15, 1).transpose(1, 2))[..., 7], zeros.conv(frame.transpose(1, 2))[..., 0])

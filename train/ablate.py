@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--only", help="comma-separated variant names")
     parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--threads", default="2", help="torch threads per run")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(VARIANTS)
     lines = [
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         what, extra = VARIANTS[name]
         run = args.out / name
         if not (run / "metrics.json").is_file():
-            code = emoview(["train", "fer2013", "--data", args.data, "--out", str(run), "--epochs", str(args.epochs), *COMMON, *extra])
+            code = emoview(["train", "fer2013", "--data", args.data, "--out", str(run), "--epochs", str(args.epochs), "--threads", args.threads, *COMMON, *extra])
             if code == 130:  # interrupted: stop the sweep, a rerun continues it
                 return code
             if code != 0:

@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=default_cache(), help="feature cache (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    parser.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1),
+                        help="torch threads (default: %(default)s; use 1 when another training shares the cores)")
     add_model_options(parser)
 
 
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     _prepare(out, args.overwrite)
     if args.device != "cpu" and not torch.cuda.is_available():
         raise InputError(f"device {args.device!r} is not available here; use --device cpu")
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     start = time.time()
     splits = build_splits(recipe, args.data, args.cache, args.face_model, args.limit)
     out.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,7 @@ class TrainConfig:
     stride: int = 5  # sliding-window stride for real sequences
     inputs: str = "both"  # both | landmarks | blendshapes: ablation mask inside the model
     epoch_size: int = 0  # windows per epoch; 0 = as many as there are training items
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is what is validated and kept
 
 
 @dataclass

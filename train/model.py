@@ -24,6 +24,10 @@ class ModelConfig:
     input_dropout: float = 0.1
     attention: bool = False  # attention pooling over time instead of the last hidden states
     layer_norm: bool = True  # LayerNorm over each frame's features after standardization
+    # "replicate" pads a window with copies of its first/last frame instead of zeros: a face held
+    # still then gives the same convolution output at T=1 as inside a long window, so one-frame
+    # windows (`emoview predict`, the first frames live) and full windows agree
+    padding: str = "zeros"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,9 +40,9 @@ class ModelConfig:
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, inputs: int, outputs: int, kernel: int, dropout: float) -> None:
+    def __init__(self, inputs: int, outputs: int, kernel: int, dropout: float, padding: str = "zeros") -> None:
         super().__init__()
-        self.conv = nn.Conv1d(inputs, outputs, kernel, padding=kernel // 2)
+        self.conv = nn.Conv1d(inputs, outputs, kernel, padding=kernel // 2, padding_mode=padding)
         self.norm = nn.BatchNorm1d(outputs)
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
@@ -62,8 +66,8 @@ class EmotionNet(nn.Module):
         self.input_norm = nn.LayerNorm(config.features) if config.layer_norm else nn.Identity()
         self.input_drop = nn.Dropout(config.input_dropout)
         self.conv = nn.Sequential(
-            ConvBlock(config.features, c1, config.kernel, config.dropout),
-            ConvBlock(c1, c2, config.kernel, config.dropout),
+            ConvBlock(config.features, c1, config.kernel, config.dropout, config.padding),
+            ConvBlock(c1, c2, config.kernel, config.dropout, config.padding),
         )
         self.lstm = nn.LSTM(c2, config.lstm_hidden, batch_first=True, bidirectional=True)
         hidden = 2 * config.lstm_hidden

@@ -84,6 +84,7 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
     model = EmotionNet(model_cfg)
     model.set_input_stats(*input_stats(splits.train, eval_ctx, cfg.inputs, spec, rng))
     model.to(device)
+    ema = _ema(model, cfg.ema)
     weights = torch.from_numpy(class_weights(splits.train.y, len(labels), cfg.class_weight_power)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch_size = cfg.epoch_size or len(splits.train)
@@ -93,7 +94,7 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
     state = {"epoch": 0, "history": [], "best_f1": -1.0, "best_epoch": 0, "seconds": 0.0}
     last_path = out / checkpoint.LAST
     if last_path.is_file():
-        state = _resume(last_path, recipe, model, optimizer, scheduler, rng)
+        state = _resume(last_path, recipe, model, optimizer, scheduler, rng, ema)
         stderr.print(f"resuming {out} after epoch {state['epoch']}")
     base = {"model_config": model_cfg.to_dict(), "spec": spec.to_json(), "data_summary": splits.summary,
             "recipe": recipe.to_dict()}
@@ -101,10 +102,11 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
         if epoch - state["best_epoch"] > cfg.patience and state["best_epoch"] > 0:
             break
         start = time.time()
-        train_loss, train_acc = _one_epoch(model, splits.train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device)
+        train_loss, train_acc = _one_epoch(model, splits.train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device, ema)
+        judge = ema.module if ema is not None else model  # what is validated and kept
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "lr": scheduler.get_last_lr()[0]}
-        row.update(_validate(model.cpu(), splits, eval_ctx, labels, cfg.val_window or spec.window))
-        model.to(device)
+        row.update(_validate(judge.cpu(), splits, eval_ctx, labels, cfg.val_window or spec.window))
+        judge.to(device)
         state["seconds"] += time.time() - start
         row["seconds"] = round(time.time() - start, 1)
         state["history"].append(row)
@@ -112,10 +114,11 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
         if improved:
             state["best_f1"], state["best_epoch"] = row["val_macro_f1"], epoch
             metrics = {k: v for k, v in row.items() if k.startswith(("val_", "ckplus", "holdout"))}
-            checkpoint.save({**base, "state_dict": _cpu_state(model), "metrics": metrics, "epoch": epoch}, out / checkpoint.BEST)
+            checkpoint.save({**base, "state_dict": _cpu_state(judge), "metrics": metrics, "epoch": epoch}, out / checkpoint.BEST)
         state["epoch"] = epoch
         checkpoint.save({**base, "state_dict": _cpu_state(model), "epoch": epoch, "metrics": {}, "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "rng": rng.bit_generator.state,
+                         "ema_state": None if ema is None else _cpu_state(ema.module),
                          "torch_rng": torch.get_rng_state(), "state": state, "finished": False}, last_path)
         stderr.print(
             f"epoch {epoch:3d}  loss {train_loss:.3f}  train acc {train_acc:.3f}  val acc {row['val_accuracy']:.3f}  "
@@ -126,7 +129,7 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
     return _finish(out, splits, eval_ctx, labels, spec, state, cfg.val_window or spec.window)
 
 
-def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device):
+def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch_size, device, ema=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     model.train()
@@ -149,6 +152,8 @@ def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1).cpu().numpy() == train.y[idx]).sum())
             total += len(idx)
@@ -170,15 +175,32 @@ def _cpu_state(model: EmotionNet) -> dict:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def _resume(path, recipe, model, optimizer, scheduler, rng) -> dict:
+def _ema(model, decay: float):
+    """A running average of the weights (and BatchNorm statistics): steadier than the last step's."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _resume(path, recipe, model, optimizer, scheduler, rng, ema=None) -> dict:
+    from train.config import recipe_from_dict
+
     payload = checkpoint.load(path)
-    if payload.get("recipe") != recipe.to_dict():
+    try:  # through the dataclasses, so settings added since the run started compare at their defaults
+        same = recipe_from_dict(payload.get("recipe") or {}).to_dict() == recipe.to_dict()
+    except InputError:
+        same = False
+    if not same:
         raise InputError(f"{path.parent} holds a run with another configuration; pass --overwrite or another --out")
     model.load_state_dict(payload["state_dict"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     rng.bit_generator.state = payload["rng"]
     torch.set_rng_state(payload["torch_rng"])
+    if ema is not None and payload.get("ema_state") is not None:
+        ema.module.load_state_dict(payload["ema_state"])
     return payload["state"]
 
 
