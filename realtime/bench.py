@@ -184,7 +184,14 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
         "codec": measured.codec,
         "stopped_by": "limit" if measured.stopped_by == "user" else measured.stopped_by,
         "load_1m": {"before": round(measured.load_before, 2), "after": round(measured.load_after, 2)},
+        # cores other processes used during the run and during its floor: above ~0.3 the machine
+        # was shared and ratios and latencies are pessimistic (the load average counts this benchmark too)
+        "other_processes_cores": {"run": _round(measured.others_cores), "floor": _round(floor.others_cores)},
     }
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def machine_info() -> dict:
@@ -220,13 +227,22 @@ def _ms(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _others(cores: dict) -> str:
+    """Other processes' CPU during the run / its floor; highlighted when they shared the machine."""
+    values = [cores["run"], cores["floor"]]
+    if any(v is None for v in values):
+        return "-"
+    text = f"{values[0]:.2f} / {values[1]:.2f}"
+    return f"[yellow]{text}[/]" if max(values) > 0.3 else text
+
+
 def print_tables(report: dict, console: Console | None = None) -> None:
     console = console or Console()
     if not console.is_terminal:
         console = Console(file=console.file, width=130)  # files and pipes: no wrapping inside cells
     runs = [report, *report["runs"]]
     overview = Table(title=f"emoview bench: {report['input']['video'] or 'camera'} ({report['frames']} frames)", title_justify="left")
-    for column in ("run", "fps", "landmarker fps", "ratio", "latency p50", "p95", "p99 ms", "dropped", "CPU cores", "load"):
+    for column in ("run", "fps", "landmarker fps", "ratio", "latency p50", "p95", "p99 ms", "dropped", "CPU cores", "others' cores"):
         overview.add_column(column, justify="left" if column == "run" else "right", no_wrap=column == "run")
     for run in runs:
         latency = run["latency"]
@@ -240,7 +256,7 @@ def print_tables(report: dict, console: Console | None = None) -> None:
             _ms(latency["p99_ms"]),
             str(run["dropped"]) if run["paced"] or not report["input"]["video"] else "-",
             f"{run['cpu']['cores_used']:.2f}",
-            f"{run['load_1m']['before']:.1f}",
+            _others(run["other_processes_cores"]),
         )
     console.print(overview)
     stages = Table(title=f"stages, ms: {report['name']}", title_justify="left")
@@ -253,8 +269,9 @@ def print_tables(report: dict, console: Console | None = None) -> None:
     detect = report["landmarker"]["detect"]
     stages.add_row("[dim]landmarker alone[/]", *(_ms(detect[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
     console.print(stages)
+    busy = any(max(v for v in r["other_processes_cores"].values() if v is not None) > 0.3 for r in runs if None not in r["other_processes_cores"].values())
     console.print(
-        f"ratio_to_landmarker = end-to-end fps / landmarker-only fps on the same frames; "
-        f"load average at the end {report['machine']['load_1m_at_end']:.2f} on {report['machine']['cpus']} CPUs"
-        + (" [yellow](busy machine: numbers are pessimistic)[/]" if report["machine"]["load_1m_at_end"] > 1.5 else "")
+        f"ratio_to_landmarker = end-to-end fps / landmarker-only fps on the same frames; others' cores = CPU other "
+        f"processes used during the run / its floor ({report['machine']['cpus']} CPUs)"
+        + (" [yellow]- the machine was shared: numbers are pessimistic[/]" if busy else "")
     )

@@ -66,6 +66,7 @@ class Measured:
     stages: dict[str, Samples] = field(default_factory=lambda: defaultdict(Samples))
     load_before: float = 0.0
     load_after: float = 0.0
+    others_cores: float | None = None  # CPU other processes used meanwhile, in cores: the noise
 
     @property
     def fps(self) -> float:
@@ -82,6 +83,7 @@ class Floor:
     cpu_s: float
     detect: Samples
     frames_with_faces: int
+    others_cores: float | None = None
 
     @property
     def fps(self) -> float:
@@ -92,10 +94,24 @@ def load_1m() -> float:
     return os.getloadavg()[0]
 
 
+def machine_busy_s() -> float | None:
+    """CPU seconds all processes have used since boot (Linux /proc/stat), or None elsewhere."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def clocks(into):
-    """Wall and process CPU time (all threads) of the block, and the load average around it."""
+    """Wall and process CPU time (all threads) of the block; the load average around it; and the
+    CPU other processes used meanwhile, which (unlike the load average, which counts this very
+    benchmark too) says how far the numbers can be trusted."""
     into.load_before = load_1m()
+    busy = machine_busy_s()
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         yield
@@ -103,6 +119,8 @@ def clocks(into):
         into.wall_s = time.perf_counter() - wall
         into.cpu_s = time.process_time() - cpu
         into.load_after = load_1m()
+        if busy is not None and into.wall_s > 0:
+            into.others_cores = max(0.0, (machine_busy_s() - busy - into.cpu_s) / into.wall_s)
 
 
 # -- the floor -----------------------------------------------------------------------------------
@@ -130,14 +148,14 @@ def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLik
     with FaceLandmarker(face_model, max_faces=max_faces, video=True) as landmarker:
         bare = landmarker._landmarker  # the MediaPipe object itself: the floor must not include our wrapper
         with_faces = 0
-        wall, cpu = time.perf_counter(), time.process_time()
-        for image, ts in frames:
-            start = time.perf_counter()
-            result = bare.detect_for_video(image, ts)
-            detect.add((time.perf_counter() - start) * 1000.0)
-            with_faces += bool(result.face_landmarks)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return Floor(max_faces, len(frames), wall, cpu, detect, with_faces)
+        timing = Measured(RunConfig())
+        with clocks(timing):
+            for image, ts in frames:
+                start = time.perf_counter()
+                result = bare.detect_for_video(image, ts)
+                detect.add((time.perf_counter() - start) * 1000.0)
+                with_faces += bool(result.face_landmarks)
+    return Floor(max_faces, len(frames), timing.wall_s, timing.cpu_s, detect, with_faces, timing.others_cores)
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
