@@ -19,6 +19,8 @@ class ModelConfig:
     classes: int
     conv_channels: tuple[int, int] = (64, 128)  # the two conv blocks (seed B: 64 and 128 filters)
     kernel: int = 3
+    first_kernel: int = 0  # kernel of the first block (0: `kernel`); 1 makes it a per-frame projection,
+    # which buys a wider first block (more per-face capacity) for the same run-time cost
     lstm_hidden: int = 128  # per direction
     dropout: float = 0.3
     input_dropout: float = 0.1
@@ -66,7 +68,7 @@ class EmotionNet(nn.Module):
         self.input_norm = nn.LayerNorm(config.features) if config.layer_norm else nn.Identity()
         self.input_drop = nn.Dropout(config.input_dropout)
         self.conv = nn.Sequential(
-            ConvBlock(config.features, c1, config.kernel, config.dropout, config.padding),
+            ConvBlock(config.features, c1, config.first_kernel or config.kernel, config.dropout, config.padding),
             ConvBlock(c1, c2, config.kernel, config.dropout, config.padding),
         )
         self.lstm = nn.LSTM(c2, config.lstm_hidden, batch_first=True, bidirectional=True)
