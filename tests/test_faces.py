@@ -1,0 +1,47 @@
+"""The landmarker reads MediaPipe's C results directly; it must give exactly what the public API gives."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.faces import FaceLandmarker
+
+
+def _frames(path, count):
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def _detect_all(face_model, frames, video, max_faces, monkeypatch, public):
+    with monkeypatch.context() as patch:
+        if public:
+            patch.setenv("EMOVIEW_MEDIAPIPE_OBJECTS", "1")
+        with FaceLandmarker(face_model, max_faces=max_faces, video=video) as landmarker:
+            assert (landmarker._direct is None) == public
+            return [landmarker.detect(frame, 33 * (i + 1)) for i, frame in enumerate(frames)]
+
+
+@pytest.mark.parametrize("video, max_faces, media", [(True, 1, "single_face.mp4"), (True, 1, "face_noface.mov"), (False, 4, "multi_face.jpg")])
+def test_direct_results_equal_mediapipe_objects(face_model, samples, monkeypatch, video, max_faces, media):
+    path = samples / media
+    frames = [cv2.imread(str(path))] if path.suffix == ".jpg" else _frames(path, 60)[::3] if "noface" in media else _frames(path, 20)
+    direct = _detect_all(face_model, frames, video, max_faces, monkeypatch, public=False)
+    public = _detect_all(face_model, frames, video, max_faces, monkeypatch, public=True)
+    assert sum(len(faces) for faces in direct) >= max(1, len(frames) // 2)  # real faces were compared, not empty lists
+    assert max(len(faces) for faces in direct) >= min(max_faces, 2)  # several faces per frame keep their order
+    for got, want in zip(direct, public):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert a.points.shape == (478, 3) and a.points.dtype == np.float32
+            np.testing.assert_array_equal(a.points, b.points)
+            np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
+            assert a.box == b.box
