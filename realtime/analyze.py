@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -19,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from realtime.annotate import Overlay
 from realtime.console import stderr
 from realtime.errors import EmoviewError, InputError
+from realtime.files import unwritable
 from realtime.live import add_analysis_options, open_analyzer
 from realtime.monitor import FPSMonitor
 from realtime.pipeline import FrameResult
@@ -64,8 +64,9 @@ def check_outputs(paths: dict[str, Path], overwrite: bool, create: bool) -> None
             folder.mkdir(parents=True)
         except OSError as exc:
             raise InputError(f"cannot create --out folder {folder} ({exc.strerror}); choose another folder") from None
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write to {folder}; choose another folder with --out DIR")
+    reason = unwritable(folder)
+    if reason:
+        raise InputError(f"cannot write to {folder} ({reason}); choose another folder with --out DIR")
     for path in paths.values():
         if path.is_dir():
             raise InputError(f"{path} is a folder; remove it or choose another --out DIR")

@@ -26,6 +26,7 @@ from realtime.cli import positive_int
 from realtime.console import stderr
 from realtime.errors import InputError
 from realtime.face_model import resolve_face_model
+from realtime.files import write_text
 from realtime.live import add_analysis_options
 from realtime.sources import CameraSource, Source, VideoSource
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     report = benchmark(args, face_model)
     print_tables(report)
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        write_text(args.json, json.dumps(report, indent=1) + "\n")
         stderr.print(f"wrote {args.json}")
     return 0
 

@@ -22,28 +22,12 @@ from rich.table import Table
 
 from realtime.console import stderr
 from realtime.errors import InputError
+from realtime.files import write_text
+from realtime.labels import canonical
 
 PHOTO_FACES = 5  # MediaPipe misses faces in group photos when asked for only one; the largest is used
 BATCH = 256  # rows per ONNX Runtime call: big enough to amortise the call, small enough for memory
 NO_FACE = "no face"
-
-# Dataset spellings of the emotion names; the same vocabulary as training's label table.
-SYNONYMS = {
-    "anger": "angry", "angry": "angry", "mad": "angry",
-    "disgust": "disgust", "disgusted": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy",
-    "neutral": "neutral",
-    "sad": "sad", "sadness": "sad",
-    "surprise": "surprise", "surprised": "surprise",
-    "contempt": "contempt", "calm": "calm",
-}  # fmt: skip
-
-
-def canonical(name: str) -> str:
-    key = name.strip().lower()
-    return SYNONYMS.get(key, key)
-
 
 @dataclass
 class ImageResult:
@@ -162,7 +146,7 @@ def write_json(payload: dict, target: str) -> None:
         sys.stdout.write(text + "\n")
         return
     try:
-        Path(target).write_text(text + "\n")
+        write_text(target, text + "\n")
     except OSError as exc:
         raise InputError(f"cannot write {target} ({exc.strerror or exc}); choose a writable --json path") from None
     stderr.print(f"wrote {target}", markup=False)
@@ -260,10 +244,10 @@ def configure_eval(parser: argparse.ArgumentParser) -> None:
 
 def class_folders(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], dict[str, str]]:
     """Class folders matched to the model's labels (case-insensitive, synonyms), and those skipped."""
-    index = {canonical(name): i for i, name in enumerate(labels)}
+    index = {canonical(name) or name.strip().lower(): i for i, name in enumerate(labels)}
     matched, skipped = [], {}
     for folder in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        label = index.get(canonical(folder.name))
+        label = index.get(canonical(folder.name) or folder.name.strip().lower())
         if label is None:
             skipped[folder.name] = f"not a class of this model ({', '.join(labels)})"
         else:

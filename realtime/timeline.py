@@ -16,6 +16,7 @@ from different faces line up by index and gaps are explicit rather than silently
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.files import write_text
 from realtime.pipeline import FrameResult
 
 DECIMALS = 4  # probabilities in JSON and CSV: small files, and the CSV matches the JSON exactly
@@ -155,9 +157,7 @@ def time_shares(entries: list[dict | None], labels: tuple[str, ...]) -> dict:
 
 
 def write_json(timeline: dict, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(timeline, indent=1) + "\n")
-    return path
+    return write_text(path, json.dumps(timeline, indent=1) + "\n")
 
 
 CSV_FIXED = ("face", "t", "present", "label", "frames")
@@ -178,9 +178,8 @@ def csv_rows(timeline: dict, labels: tuple[str, ...]) -> list[dict]:
 
 
 def write_csv(timeline: dict, labels: tuple[str, ...], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*CSV_FIXED, *(f"p_{label}" for label in labels)])
-        writer.writeheader()
-        writer.writerows(csv_rows(timeline, labels))
-    return path
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=[*CSV_FIXED, *(f"p_{label}" for label in labels)])
+    writer.writeheader()
+    writer.writerows(csv_rows(timeline, labels))
+    return write_text(path, text.getvalue())

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.annotate import colour_for
+from realtime.files import write_with
 
 MAX_FACES_SHOWN = 6  # the faces seen longest; the rest stay in the JSON
 
@@ -134,5 +135,4 @@ def plot_timeline(timeline: dict, labels: tuple[str, ...], path: str | os.PathLi
     if not summary["complete"]:
         subtitle += f"; partial: run {summary['stopped_by']}"
     figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, x=0.01, ha="left", fontsize=11)
-    figure.savefig(path)
-    return path
+    return write_with(path, lambda tmp: figure.savefig(tmp, format="png"))
