@@ -301,24 +301,7 @@ def test_a_failing_writer_thread_stops_the_run_instead_of_hanging(tmp_path, samp
 
 # -- training: an interrupted run resumes, an interrupted extraction leaves only whole entries --------
 
-TINY_RECIPE = """
-name = "tiny-ckplus"
-description = "happy vs surprise on CK+, split by subject"
-labels = ["happy", "surprise"]
-[spec]
-window = 5
-[train]
-epochs = 5
-lr = 3e-3
-patience = 20
-[[sources]]
-name = "ckplus"
-kind = "images"
-path = "ckplus48"
-role = "split"
-holdout = 0.3
-"""
-SMALL_NET = ["--set", "model.conv_channels=[16, 32]", "--set", "model.lstm_hidden=16", "--set", "train.batch_size=32"]
+TINY_RECIPE = Path(__file__).parent / "data" / "tiny_ckplus.toml"
 
 
 def checkpoint_epoch(run: Path) -> int:
@@ -332,11 +315,10 @@ def checkpoint_epoch(run: Path) -> int:
 
 def test_training_interrupted_then_killed_resumes_from_its_last_checkpoint(tmp_path, shared, face_model):
     pytest.importorskip("torch")
-    recipe = tmp_path / "recipe.toml"
-    recipe.write_text(TINY_RECIPE)
+    recipe = TINY_RECIPE
     run = tmp_path / "run"
     command = cli("train", recipe, "--data", shared / "data", "--out", run, "--cache", tmp_path / "cache", "--limit", "120",
-                  "--face-model", face_model, *SMALL_NET)
+                  "--face-model", face_model, "--epochs", "5", "--set", "train.patience=20")
 
     def start():
         return subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO, env=clean_env())

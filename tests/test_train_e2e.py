@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +15,7 @@ from train import trainer
 from train.checkpoint import load_run
 
 SMALL = ["--set", "model.conv_channels=[16, 32]", "--set", "model.lstm_hidden=16", "--set", "train.batch_size=32"]
-CKPLUS_RECIPE = """
-name = "tiny-ckplus"
-description = "happy vs surprise on CK+, split by subject"
-labels = ["happy", "surprise"]
-[spec]
-window = 5
-[train]
-epochs = 3
-lr = 3e-3
-patience = 5
-[[sources]]
-name = "ckplus"
-kind = "images"
-path = "ckplus48"
-role = "split"
-holdout = 0.3
-"""
+CKPLUS_RECIPE = (Path(__file__).parent / "data" / "tiny_ckplus.toml").read_text()
 
 
 def _train(tmp_path, recipe: str, out, *extra) -> int:
