@@ -51,3 +51,15 @@ def test_replicate_padding_makes_a_still_window_match_one_frame():
     zeros = EmotionNet(ModelConfig(features=20, classes=3)).eval()
     zeros.load_state_dict(net.state_dict())
     assert not torch.allclose(zeros.conv(frame.repeat(1, 15, 1).transpose(1, 2))[..., 7], zeros.conv(frame.transpose(1, 2))[..., 0])
+
+
+def test_batches_never_hand_batchnorm_a_single_window():
+    from train.trainer import batches
+
+    assert [len(b) for b in batches(np.arange(513), 256)] == [256, 256]  # the one left over waits
+    assert [len(b) for b in batches(np.arange(514), 256)] == [256, 256, 2]
+    assert np.array_equal(np.concatenate(list(batches(np.arange(10), 4))), np.arange(10))
+    net = EmotionNet(ModelConfig(features=8, classes=3, conv_channels=(4, 4), lstm_hidden=4)).train()
+    with pytest.raises(ValueError):  # why: what the trainer hit with a last batch of one 1-frame window
+        net.logits(torch.zeros(1, 1, 8))
+    net.logits(torch.zeros(2, 1, 8))

@@ -60,6 +60,15 @@ def epoch_order(weight: np.ndarray, size: int, rng: np.random.Generator) -> np.n
     return rng.permutation(np.repeat(np.arange(len(weight)), counts))
 
 
+def batches(order: np.ndarray, size: int):
+    """Consecutive batches of `order`. A last batch of a single window is left out: BatchNorm cannot
+    train on one value per channel (a 1-frame window of one item), and the item comes back next epoch."""
+    for start in range(0, len(order), size):
+        idx = order[start : start + size]
+        if len(idx) >= 2:
+            yield idx
+
+
 def weighted_loss(logits, target, weights, smoothing: float):
     target = target * (1.0 - smoothing) + smoothing / target.shape[1]
     per_class = weights[None, :] * target
@@ -138,8 +147,7 @@ def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch
     columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task("train", total=len(order))
-        for start in range(0, len(order), cfg.batch_size):
-            idx = order[start : start + cfg.batch_size]
+        for idx in batches(order, cfg.batch_size):
             window = ctx.spec.window
             short = min(cfg.short_window_max or window - 1, window - 1)
             frames = window if rng.random() < cfg.full_window_prob or window == 1 else int(rng.integers(1, short + 1))
