@@ -181,6 +181,7 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
             "frames_with_faces": floor.frames_with_faces,
             "detect": stage_summary(floor.detect),
             "cores_used": round(floor.cpu_s / floor.wall_s, 2) if floor.wall_s else None,
+            "readout": floor.readout,
         },
         "codec": measured.codec,
         "stopped_by": "limit" if measured.stopped_by == "user" else measured.stopped_by,

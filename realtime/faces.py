@@ -108,17 +108,23 @@ class FaceLandmarker:
 
     def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
         """Faces in a BGR frame. In video mode, timestamps must grow; equal ones are nudged."""
-        import mediapipe as mp
-
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        image = to_mp_image(bgr)
         ts = None
         if self._video:
             ts = max(int(timestamp_ms or 0), self._last_ts + 1)
             self._last_ts = ts
-        height, width = rgb.shape[:2]
-        found = self._direct(image, ts) if self._direct is not None else self._via_objects(image, ts)
-        return [_to_face(marks, shapes, width, height) for marks, shapes in found]
+        height, width = bgr.shape[:2]
+        return [_to_face(marks, shapes, width, height) for marks, shapes in self.infer(image, ts)]
+
+    @property
+    def readout(self) -> str:
+        """How results leave MediaPipe: "direct" (C arrays) or "objects" (its Python API)."""
+        return "objects" if self._direct is None else "direct"
+
+    def infer(self, image, ts: int | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """MediaPipe alone on a prepared `mp.Image`: per face, (478, 3) normalized landmarks and
+        (52,) blendshape scores (or None). The benchmark's floor times exactly this."""
+        return self._direct(image, ts) if self._direct is not None else self._via_objects(image, ts)
 
     def _via_objects(self, image, ts: int | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """MediaPipe's public call: one Python object per landmark, read back into arrays."""
@@ -145,6 +151,14 @@ class FaceLandmarker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def to_mp_image(bgr: np.ndarray):
+    """The RGB `mp.Image` MediaPipe takes, from an OpenCV BGR (or grey) frame."""
+    import mediapipe as mp
+
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
 
 
 class _DirectResults:
