@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class FaceLandmarker:
             output_face_blendshapes=True,
         )
         self._landmarker = None
+        self._lock = threading.Lock()  # one call at a time: inference, or closing
         try:
             with quiet_native_stderr():
                 try:
@@ -106,9 +108,10 @@ class FaceLandmarker:
         else:
             self._landmarker.detect(blank)
 
-    def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
-        """Faces in a BGR frame. In video mode, timestamps must grow; equal ones are nudged."""
-        image = to_mp_image(bgr)
+    def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None, image=None) -> list[Face]:
+        """Faces in a BGR frame (`image`: the same frame already made into an `mp.Image` by
+        `to_mp_image`, if at hand). In video mode, timestamps must grow; equal ones are nudged."""
+        image = to_mp_image(bgr) if image is None else image
         ts = None
         if self._video:
             ts = max(int(timestamp_ms or 0), self._last_ts + 1)
@@ -124,7 +127,10 @@ class FaceLandmarker:
     def infer(self, image, ts: int | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """MediaPipe alone on a prepared `mp.Image`: per face, (478, 3) normalized landmarks and
         (52,) blendshape scores (or None). The benchmark's floor times exactly this."""
-        return self._direct(image, ts) if self._direct is not None else self._via_objects(image, ts)
+        with self._lock:
+            if self._landmarker is None:
+                raise RuntimeError("this face landmarker is closed")
+            return self._direct(image, ts) if self._direct is not None else self._via_objects(image, ts)
 
     def _via_objects(self, image, ts: int | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """MediaPipe's public call: one Python object per landmark, read back into arrays."""
@@ -142,9 +148,10 @@ class FaceLandmarker:
         ]
 
     def close(self) -> None:
-        if self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = None
+        with self._lock:
+            if self._landmarker is not None:
+                self._landmarker.close()
+                self._landmarker = None
 
     def __enter__(self) -> "FaceLandmarker":
         return self
@@ -162,44 +169,56 @@ def to_mp_image(bgr: np.ndarray):
 
 
 class _DirectResults:
-    """Runs MediaPipe's C entry point and reads its result as numpy arrays.
+    """Calls MediaPipe's C entry point in the calling thread and reads its result as numpy arrays.
 
-    MediaPipe's Python `detect_for_video` builds a Python object for each of a face's 478 landmarks
-    and 52 blendshapes: measured, 1.2 ms per face against 0.17 ms for reading the same C arrays
-    directly, and all of it holding the GIL that the pipeline's other threads are waiting for. The
-    C structs are MediaPipe's own ctypes declarations; a MediaPipe without them gets the public call.
+    MediaPipe's Python API costs a live pipeline twice. Each call is handed to a private one-thread
+    executor and back (two thread switches, each waiting for the GIL that the pipeline's other
+    threads hold), and each result becomes a Python object per landmark and blendshape (measured:
+    1.2 ms per face against 0.17 ms for reading the same C arrays). Our landmarker is only ever
+    called from one thread at a time (its lock makes sure), which is all that executor guarantees.
+    The C signatures and structs are MediaPipe's own ctypes declarations; a MediaPipe without them
+    gets the public call.
     """
 
-    def __init__(self, landmarker, video: bool, result_type, landmark_dtype: np.dtype, category_dtype: np.dtype) -> None:
-        self._landmarker = landmarker
+    def __init__(self, landmarker, video: bool) -> None:
+        from mediapipe.tasks.python.components.containers import category_c, landmark_c
+        from mediapipe.tasks.python.core.mediapipe_c_utils import handle_status
+        from mediapipe.tasks.python.vision.face_landmarker import MpFaceLandmarkerResultC
+
+        raw = landmarker._lib._lib  # the ctypes.CDLL behind MediaPipe's dispatcher
+        self._detect = getattr(raw, "MpFaceLandmarkerDetectForVideo" if video else "MpFaceLandmarkerDetectImage")
+        if self._detect.restype is not ctypes.c_int or self._detect.argtypes[-1] is not ctypes.POINTER(ctypes.c_char_p):
+            raise TypeError("unexpected MediaPipe C signature")
+        self._close_result = raw.MpFaceLandmarkerCloseResult
+        self._free_error = raw.MpErrorFree
+        self._handle_status = handle_status
+        self._handle = landmarker._handle
         self._video = video
-        self._result_type = result_type
-        self._landmark_dtype = landmark_dtype
-        self._category_dtype = category_dtype
+        self._result_type = MpFaceLandmarkerResultC
+        self._landmark_dtype = _float_fields(landmark_c.MpNormalizedLandmarkC, ("x", "y", "z"))
+        self._category_dtype = _float_fields(category_c.MpCategoryC, ("score",))
 
     @classmethod
     def bind(cls, landmarker, video: bool) -> "_DirectResults | None":
         if os.environ.get("EMOVIEW_MEDIAPIPE_OBJECTS"):  # the public path, for comparison and debugging
             return None
         try:
-            from mediapipe.tasks.python.components.containers import category_c, landmark_c
-            from mediapipe.tasks.python.vision.face_landmarker import MpFaceLandmarkerResultC
-
-            entry = "MpFaceLandmarkerDetectForVideo" if video else "MpFaceLandmarkerDetectImage"
-            getattr(landmarker._lib, entry), landmarker._handle, landmarker._lib.MpFaceLandmarkerCloseResult
-            landmark = _float_fields(landmark_c.MpNormalizedLandmarkC, ("x", "y", "z"))
-            category = _float_fields(category_c.MpCategoryC, ("score",))
-        except (ImportError, AttributeError, TypeError):
+            return cls(landmarker, video)
+        except (ImportError, AttributeError, TypeError, IndexError):
             return None
-        return cls(landmarker, video, MpFaceLandmarkerResultC, landmark, category)
 
     def __call__(self, image, ts: int | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        bare = self._landmarker
         result = self._result_type()
+        error = ctypes.c_char_p()
         if self._video:
-            bare._lib.MpFaceLandmarkerDetectForVideo(bare._handle, image._image_ptr, None, ts, ctypes.byref(result))
+            status = self._detect(self._handle, image._image_ptr, None, ts, ctypes.byref(result), ctypes.byref(error))
         else:
-            bare._lib.MpFaceLandmarkerDetectImage(bare._handle, image._image_ptr, None, ctypes.byref(result))
+            status = self._detect(self._handle, image._image_ptr, None, ctypes.byref(result), ctypes.byref(error))
+        try:
+            self._handle_status(status, error)  # raises MediaPipe's own exception for a failed call
+        finally:
+            if error.value is not None:
+                self._free_error(error)
         try:
             faces = []
             for i in range(result.face_landmarks_count):
@@ -212,7 +231,7 @@ class _DirectResults:
                 faces.append((points, shapes))
             return faces
         finally:
-            bare._lib.MpFaceLandmarkerCloseResult(ctypes.byref(result))
+            self._close_result(ctypes.byref(result))
 
 
 def _float_fields(struct, names: tuple[str, ...]) -> np.dtype:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from realtime.classifier import EmotionClassifier
-from realtime.faces import Face, FaceLandmarker
+from realtime.faces import Face, FaceLandmarker, to_mp_image
 from realtime.sources import Frame
 from realtime.tracking import FaceTracker, Track
 
@@ -70,11 +70,16 @@ class Analyzer:
         faces, timings = self.find_faces(frame)
         return self.finish(frame, faces, timings)
 
+    @staticmethod
+    def prepare(image: np.ndarray):
+        """What a source's reader thread can do for `find_faces` ahead of time (`Source.prepare`)."""
+        return to_mp_image(image)
+
     def find_faces(self, frame: Frame) -> tuple[list[Face], dict[str, float]]:
         """Stage 1, the landmarker: the Session runs it in its own thread, one frame ahead of `finish`,
         so the rest of the pipeline overlaps with it (it releases the GIL while it works)."""
         start = time.perf_counter()
-        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms))
+        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms), frame.prepared)
         return faces, {"landmarks": (time.perf_counter() - start) * 1000.0}
 
     def finish(self, frame: Frame, faces: list[Face], timings: dict[str, float]) -> FrameResult:

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -35,6 +35,7 @@ class Frame:
     timestamp_ms: float  # media time: from the file, or since the camera opened
     captured_at: float  # perf_counter() when captured (live) or handed over (files): latency starts
     decode_ms: float = 0.0
+    prepared: object = None  # the image as the landmarker takes it, made by the reader thread (`Source.prepare`)
 
 
 class Source:
@@ -50,6 +51,9 @@ class Source:
         self.frames_read = 0
         self._feed: Feed[Frame] = Feed(self._timed_read, latest_only=latest_only, depth=depth, name=f"read:{name}")
         self._started = False
+        # set before iterating: runs on every frame in the reader thread, which has time to spare,
+        # so the landmark thread (the pipeline's bottleneck) gets frames ready for MediaPipe
+        self.prepare: Callable[[np.ndarray], object] | None = None
 
     # subclasses -------------------------------------------------------------------------------
     def _read(self) -> tuple[np.ndarray, float] | None:
@@ -71,8 +75,9 @@ class Source:
         if got is None:
             return None
         image, timestamp_ms = got
+        prepared = None if self.prepare is None else self.prepare(image)
         now = time.perf_counter()
-        frame = Frame(image, self.frames_read, timestamp_ms, now, (now - start) * 1000.0)
+        frame = Frame(image, self.frames_read, timestamp_ms, now, (now - start) * 1000.0, prepared)
         self.frames_read += 1
         return frame
 

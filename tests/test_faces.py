@@ -45,3 +45,21 @@ def test_direct_results_equal_mediapipe_objects(face_model, samples, monkeypatch
             np.testing.assert_array_equal(a.points, b.points)
             np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
             assert a.box == b.box
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_failed_call_raises_mediapipes_error_and_closed_landmarker_refuses(face_model, samples, monkeypatch, public):
+    from realtime.faces import to_mp_image
+
+    if public:
+        monkeypatch.setenv("EMOVIEW_MEDIAPIPE_OBJECTS", "1")
+    image = to_mp_image(_frames(samples / "single_face.mp4", 1)[0])
+    landmarker = FaceLandmarker(face_model, video=True)
+    assert landmarker.readout == ("objects" if public else "direct")
+    assert len(landmarker.infer(image, 40)) == 1
+    with pytest.raises((ValueError, RuntimeError), match="(?i)timestamp"):  # video timestamps must grow
+        landmarker.infer(image, 40)
+    assert len(landmarker.infer(image, 80)) == 1  # and the landmarker still works after the error
+    landmarker.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        landmarker.infer(image, 120)
