@@ -24,6 +24,20 @@ def test_video_source_gives_every_frame_in_order_with_file_timestamps(samples):
     assert not source.ended_early
 
 
+def test_reader_thread_prepares_frames_for_the_landmarker(samples):
+    readers = set()
+
+    def prepare(image):
+        readers.add(threading.current_thread().name)
+        return image.mean()
+
+    with VideoSource(samples / "single_face.mp4") as source:
+        source.prepare = prepare
+        frames = list(source)
+    assert len(frames) == 72 and all(f.prepared == f.image.mean() for f in frames)
+    assert readers == {f"read:{source.name}"}  # done by the reader, not by whoever iterates
+
+
 def test_paced_video_plays_in_real_time(samples):
     with VideoSource(samples / "single_face.mp4", paced=True) as source:
         start = time.perf_counter()
