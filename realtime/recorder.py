@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import InputError
+from realtime.feed import lower_thread_priority
 from realtime.monitor import Samples
 
 _END = object()
@@ -155,6 +156,7 @@ class VideoSink:
                 self._raise_if_failed()
 
     def _run(self) -> None:
+        lower_thread_priority()  # encoding runs behind a queue: the landmarker's threads go first
         writer = None
         try:
             writer = _open_writer(self.path, self.fps, self._size)

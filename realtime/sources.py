@@ -19,7 +19,7 @@ import numpy as np
 
 from realtime.errors import InputError
 from realtime.faces import read_image
-from realtime.feed import Feed
+from realtime.feed import BACKGROUND_NICE, Feed
 
 if not os.environ.get("EMOVIEW_DEBUG"):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
@@ -49,7 +49,10 @@ class Source:
         self.name = name
         self.fps = fps if fps and fps > 0 and np.isfinite(fps) else 30.0
         self.frames_read = 0
-        self._feed: Feed[Frame] = Feed(self._timed_read, latest_only=latest_only, depth=depth, name=f"read:{name}")
+        # a file decodes ahead into its buffer and can wait for the landmarker's threads; a camera's
+        # reader must take each frame when it comes
+        nice = 0 if latest_only else BACKGROUND_NICE
+        self._feed: Feed[Frame] = Feed(self._timed_read, latest_only=latest_only, depth=depth, name=f"read:{name}", nice=nice)
         self._started = False
         # set before iterating: runs on every frame in the reader thread, which has time to spare,
         # so the landmark thread (the pipeline's bottleneck) gets frames ready for MediaPipe

@@ -1,6 +1,8 @@
 """Every source type behind the one interface, on real media."""
 
+import os
 import shutil
+import sys
 import threading
 import time
 
@@ -119,3 +121,21 @@ def test_stopping_a_feed_ends_its_thread():
     assert feed.get() == 1
     feed.stop()
     assert not any(t.name == "feed" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux")
+def test_file_reader_runs_at_background_priority_and_camera_reader_does_not(samples):
+    from realtime.feed import BACKGROUND_NICE
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def prepare(image):
+        seen.setdefault(threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    for source in (VideoSource(samples / "single_face.mp4"), CameraSource(str(samples / "single_face.mp4"))):
+        with source:
+            source.prepare = prepare
+            list(source)
+    assert seen == {"read:single_face.mp4": min(19, main + BACKGROUND_NICE), f"read:camera {samples / 'single_face.mp4'}": main}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # the caller's own priority is untouched
