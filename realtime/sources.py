@@ -35,7 +35,7 @@ class Frame:
     timestamp_ms: float  # media time: from the file, or since the camera opened
     captured_at: float  # perf_counter() when captured (live) or handed over (files): latency starts
     decode_ms: float = 0.0
-    prepared: object = None  # the image as the landmarker takes it, made by the reader thread (`Source.prepare`)
+    prepared: object = None  # the image as the landmarker takes it, made by the reader thread (`Source.prepare`; in decode_ms)
 
 
 class Source:
