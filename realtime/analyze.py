@@ -1,9 +1,10 @@
 """`emoview analyze VIDEO`: a whole video as fast as the machine allows, into a per-second timeline.
 
 Same Session and Analyzer as the live command (so the timeline shows what a live run would have
-computed), with a lossless source: every frame is analysed, none dropped. Outputs are named after
-the video (`talk.timeline.json`, `.csv`, `.png`) so several videos can share a folder; existing
-files are refused unless --overwrite. Ctrl-C or SIGTERM stops the run and still writes the
+computed), with a lossless source: every frame is analysed, none dropped. `--out DIR` is a folder
+for this video's results (`timeline.json`, `.png`, `.csv`); without it they go next to the video,
+named after it (`talk.timeline.json`), so several videos can share their folder. Existing files
+are refused unless --overwrite. Ctrl-C or SIGTERM stops the run and still writes the
 timeline of what was analysed (marked partial), and finalizes the --record file.
 """
 
@@ -31,25 +32,22 @@ from realtime.timeline import TimelineBuilder, write_csv, write_json
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="the video file to analyse (every frame, in order)")
     out = parser.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="folder for the outputs (default: next to the video; created if missing)")
+    out.add_argument("--out", metavar="DIR", help="folder for this video's timeline.json/.png/.csv (default: next to the video, as VIDEO_NAME.timeline.*; created if missing)")
     out.add_argument("--csv", action="store_true", help="also write the timeline as CSV, one row per face and second")
     out.add_argument("--record", metavar="OUT.mp4", help="also record the annotated video (H.264 mp4)")
     out.add_argument("--mesh", action="store_true", help="draw the face landmarks in the --record video")
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_analysis_options(parser)
     parser.epilog = (
-        "writes VIDEO_NAME.timeline.json (per face, one entry per second, null while the face is away, "
-        "and a summary) and VIDEO_NAME.timeline.png; --csv adds VIDEO_NAME.timeline.csv"
+        "writes timeline.json (per face, one entry per second, null while the face is away, and a summary) "
+        "and timeline.png into --out DIR, or VIDEO_NAME.timeline.json and .png next to the video; --csv adds the CSV"
     )
 
 
 def output_paths(video: Path, out_dir: str | None, csv: bool) -> dict[str, Path]:
-    folder = Path(out_dir) if out_dir else video.parent
-    stem = video.stem
-    paths = {"json": folder / f"{stem}.timeline.json", "png": folder / f"{stem}.timeline.png"}
-    if csv:
-        paths["csv"] = folder / f"{stem}.timeline.csv"
-    return paths
+    folder, name = (Path(out_dir), "timeline") if out_dir else (video.parent, f"{video.stem}.timeline")
+    kinds = ("json", "png", "csv") if csv else ("json", "png")
+    return {kind: folder / f"{name}.{kind}" for kind in kinds}
 
 
 def check_outputs(paths: dict[str, Path], overwrite: bool, create: bool) -> None:

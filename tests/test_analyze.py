@@ -46,12 +46,12 @@ def test_cli_writes_json_csv_and_png_next_to_each_other(wolfgang):
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert "472 frames, 20 s of video, 1 face(s)" in run.stderr
-    assert sorted(p.name for p in out.iterdir()) == [f"WolfgangLanger_Pexels.timeline.{ext}" for ext in ("csv", "json", "png")]
+    assert sorted(p.name for p in out.iterdir()) == [f"timeline.{ext}" for ext in ("csv", "json", "png")]
 
 
 def test_timeline_json_has_one_entry_per_second_for_the_one_face(wolfgang, samples, random_model):
     _, out = wolfgang
-    data = json.loads((out / "WolfgangLanger_Pexels.timeline.json").read_text())
+    data = json.loads((out / "timeline.json").read_text())
     per_second, total = seconds_of_video(samples / WOLFGANG)
     assert total == 472 and len(per_second) == 20
     assert data["seconds"] == 20
@@ -83,8 +83,8 @@ def test_timeline_json_has_one_entry_per_second_for_the_one_face(wolfgang, sampl
 
 def test_csv_holds_the_same_numbers_as_the_json(wolfgang):
     _, out = wolfgang
-    data = json.loads((out / "WolfgangLanger_Pexels.timeline.json").read_text())
-    with (out / "WolfgangLanger_Pexels.timeline.csv").open() as handle:
+    data = json.loads((out / "timeline.json").read_text())
+    with (out / "timeline.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == sum(len(entries) for entries in data["faces"].values())
     for row in rows:
@@ -101,7 +101,7 @@ def test_png_is_a_real_picture_in_the_emotion_colours(wolfgang):
     from realtime.timeline_plot import rgb
 
     _, out = wolfgang
-    path = out / "WolfgangLanger_Pexels.timeline.png"
+    path = out / "timeline.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
     image = matplotlib.image.imread(path)[..., :3]
     assert image.shape[0] > 250 and image.shape[1] > 800
@@ -113,11 +113,11 @@ def test_png_is_a_real_picture_in_the_emotion_colours(wolfgang):
 
 def test_existing_outputs_are_refused_without_overwrite(wolfgang, samples, face_model, random_model):
     _, out = wolfgang
-    before = (out / "WolfgangLanger_Pexels.timeline.json").stat().st_mtime_ns
+    before = (out / "timeline.json").stat().st_mtime_ns
     run = analyze_cli(samples / WOLFGANG, "--out", out, "--model", random_model, "--face-model", face_model)
     assert run.returncode != 0
     assert run.stderr.strip().count("\n") == 0 and "already exists" in run.stderr and "--overwrite" in run.stderr
-    assert (out / "WolfgangLanger_Pexels.timeline.json").stat().st_mtime_ns == before
+    assert (out / "timeline.json").stat().st_mtime_ns == before
 
 
 def test_missing_video_is_one_line(tmp_path):
@@ -140,7 +140,7 @@ def test_face_leaving_gives_null_seconds_and_means_of_the_raw_output(tmp_path, s
     monkeypatch.setattr(realtime.analyze, "TimelineBuilder", Recording)
     code = emoview_main(["analyze", str(samples / "face_noface.mov"), "--out", str(tmp_path), "--model", str(random_model), "--face-model", str(face_model)])
     assert code == 0
-    data = json.loads((tmp_path / "face_noface.timeline.json").read_text())
+    data = json.loads((tmp_path / "timeline.json").read_text())
     first = seen[0][0]
     expected: dict[str, dict[int, list]] = {}
     for ts, face_id, raw in seen:
@@ -224,14 +224,24 @@ def test_sigint_mid_run_writes_a_partial_timeline_and_a_playable_recording(tmp_p
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted: partial timeline" in err
-    data = json.loads((tmp_path / "WolfgangLanger_Pexels.timeline.json").read_text())
+    data = json.loads((tmp_path / "timeline.json").read_text())
     summary = data["summary"]
     assert summary["complete"] is False and summary["stopped_by"] == "interrupt"
     assert 0 < summary["frames_analysed"] < 472
     assert data["seconds"] == len(data["faces"]["1"]) < 20
     assert sum(e["frames"] for e in data["faces"]["1"] if e) == summary["frames_with_faces"]
-    assert (tmp_path / "WolfgangLanger_Pexels.timeline.png").stat().st_size > 10_000
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000
     with av.open(str(record)) as container:
         recorded = sum(1 for _ in container.decode(video=0))
     # the frame being handed over when Ctrl-C landed may be in the video but not yet in the timeline
     assert summary["frames_analysed"] <= recorded <= summary["frames_analysed"] + 1
+
+
+def test_output_names_in_a_folder_of_their_own_or_beside_the_video(tmp_path):
+    from realtime.analyze import output_paths
+
+    video = tmp_path / "videos" / "talk.mp4"
+    assert output_paths(video, str(tmp_path / "talk"), csv=True) == {
+        kind: tmp_path / "talk" / f"timeline.{kind}" for kind in ("json", "png", "csv")
+    }
+    assert output_paths(video, None, csv=False) == {kind: video.parent / f"talk.timeline.{kind}" for kind in ("json", "png")}
