@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from realtime.bench import benchmark  # noqa: E402
+from realtime.bench import benchmark, machine_was_shared, ms_text, others_cores_text  # noqa: E402
 from realtime.errors import EmoviewError  # noqa: E402
 from realtime.face_model import resolve_face_model  # noqa: E402
 
@@ -85,20 +85,8 @@ def run_all(args: argparse.Namespace) -> dict:
 # -- markdown ----------------------------------------------------------------------------------------
 
 
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def shared(run: dict) -> bool:
-    """Other processes used more than 0.3 of a core during the run or its floor."""
-    values = [v for v in run["other_processes_cores"].values() if v is not None]
-    return bool(values) and max(values) > 0.3
-
-
 def others(run: dict) -> str:
-    cores = run["other_processes_cores"]
-    text = " / ".join("-" if cores[k] is None else f"{cores[k]:.2f}" for k in ("run", "floor"))
-    return f"**{text}**" if shared(run) else text
+    return f"**{others_cores_text(run)}**" if machine_was_shared(run) else others_cores_text(run)
 
 
 def run_rows(video: dict) -> list[str]:
@@ -107,7 +95,7 @@ def run_rows(video: dict) -> list[str]:
         latency = run["latency"]
         rows.append(
             f"| {run['name']} | {run['frames']} | {run['end_to_end_fps']:.1f} | {run['landmarker_fps']:.1f} | "
-            f"**{run['ratio_to_landmarker']:.2f}** | {_ms(latency['p50_ms'])} | {_ms(latency['p95_ms'])} | {_ms(latency['p99_ms'])} | "
+            f"**{run['ratio_to_landmarker']:.2f}** | {ms_text(latency['p50_ms'])} | {ms_text(latency['p95_ms'])} | {ms_text(latency['p99_ms'])} | "
             f"{run['dropped'] if run['paced'] else '-'} | {run['cpu']['cores_used']:.2f} | {others(run)} |"
         )
     return rows
@@ -121,14 +109,14 @@ def verdicts(video: dict) -> list[str]:
         for run in match:
             ok = run["ratio_to_landmarker"] >= target
             lines.append(f"- {run['name']}: ratio {run['ratio_to_landmarker']:.2f} (target >= {target}) {'met' if ok else '**missed**'}"
-                         + (" (machine shared with other processes: pessimistic)" if shared(run) else ""))
+                         + (" (machine shared with other processes: pessimistic)" if machine_was_shared(run) else ""))
     for run in runs:
         if run["paced"] and not run["record"]:
             p95 = run["latency"]["p95_ms"]
             ok = p95 is not None and p95 <= LATENCY_TARGET_MS and run["dropped"] == 0
             rate = f"{run['paced_rate_fps']:.0f} fps" if run["paced_rate_fps"] else "the file's own rate"
-            lines.append(f"- paced at {rate}: latency p95 {_ms(p95)} ms (target <= {LATENCY_TARGET_MS:.0f}), dropped {run['dropped']} "
-                         f"{'met' if ok else '**missed**'}" + (" (machine shared with other processes: pessimistic)" if shared(run) else ""))
+            lines.append(f"- paced at {rate}: latency p95 {ms_text(p95)} ms (target <= {LATENCY_TARGET_MS:.0f}), dropped {run['dropped']} "
+                         f"{'met' if ok else '**missed**'}" + (" (machine shared with other processes: pessimistic)" if machine_was_shared(run) else ""))
     return lines
 
 
@@ -160,9 +148,9 @@ def markdown(report: dict) -> str:
             "",
             "| stage | p50 | p95 | p99 |",
             "|---|---:|---:|---:|",
-            *(f"| {stage} | {_ms(s['p50_ms'])} | {_ms(s['p95_ms'])} | {_ms(s['p99_ms'])} |" for stage, s in stages.items() if s["samples"]),
-            f"| *landmarker alone* | {_ms(video['landmarker']['detect']['p50_ms'])} | {_ms(video['landmarker']['detect']['p95_ms'])} | "
-            f"{_ms(video['landmarker']['detect']['p99_ms'])} |",
+            *(f"| {stage} | {ms_text(s['p50_ms'])} | {ms_text(s['p95_ms'])} | {ms_text(s['p99_ms'])} |" for stage, s in stages.items() if s["samples"]),
+            f"| *landmarker alone* | {ms_text(video['landmarker']['detect']['p50_ms'])} | {ms_text(video['landmarker']['detect']['p95_ms'])} | "
+            f"{ms_text(video['landmarker']['detect']['p99_ms'])} |",
             "",
         ]
         if name == MAIN_SAMPLE:

@@ -225,17 +225,23 @@ def _cpu_name() -> str:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _ms(value) -> str:
+def ms_text(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _others(cores: dict) -> str:
-    """Other processes' CPU during the run / its floor; highlighted when they shared the machine."""
-    values = [cores["run"], cores["floor"]]
-    if any(v is None for v in values):
-        return "-"
-    text = f"{values[0]:.2f} / {values[1]:.2f}"
-    return f"[yellow]{text}[/]" if max(values) > 0.3 else text
+SHARED_CORES = 0.3  # other processes' CPU, in cores, above which a run's numbers are pessimistic
+
+
+def machine_was_shared(run: dict) -> bool:
+    """Other processes used more than SHARED_CORES during the run or its floor."""
+    values = [v for v in run["other_processes_cores"].values() if v is not None]
+    return bool(values) and max(values) > SHARED_CORES
+
+
+def others_cores_text(run: dict) -> str:
+    """Other processes' CPU during the run / its floor, in cores."""
+    cores = run["other_processes_cores"]
+    return " / ".join("-" if cores[k] is None else f"{cores[k]:.2f}" for k in ("run", "floor"))
 
 
 def print_tables(report: dict, console: Console | None = None) -> None:
@@ -253,12 +259,12 @@ def print_tables(report: dict, console: Console | None = None) -> None:
             f"{run['end_to_end_fps']:.1f}",
             f"{run['landmarker_fps']:.1f}",
             f"{run['ratio_to_landmarker']:.2f}" if run["ratio_to_landmarker"] is not None else "-",
-            _ms(latency["p50_ms"]),
-            _ms(latency["p95_ms"]),
-            _ms(latency["p99_ms"]),
+            ms_text(latency["p50_ms"]),
+            ms_text(latency["p95_ms"]),
+            ms_text(latency["p99_ms"]),
             str(run["dropped"]) if run["paced"] or not report["input"]["video"] else "-",
             f"{run['cpu']['cores_used']:.2f}",
-            _others(run["other_processes_cores"]),
+            f"[yellow]{others_cores_text(run)}[/]" if machine_was_shared(run) else others_cores_text(run),
         )
     console.print(overview)
     stages = Table(title=f"stages, ms: {report['name']}", title_justify="left")
@@ -267,11 +273,11 @@ def print_tables(report: dict, console: Console | None = None) -> None:
     for stage, summary in report["stages"].items():
         if summary["samples"]:
             name = "decode/capture" if stage == "decode" else stage
-            stages.add_row(name, *(_ms(summary[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
+            stages.add_row(name, *(ms_text(summary[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
     detect = report["landmarker"]["detect"]
-    stages.add_row("[dim]landmarker alone[/]", *(_ms(detect[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
+    stages.add_row("[dim]landmarker alone[/]", *(ms_text(detect[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
     console.print(stages)
-    busy = any(max(v for v in r["other_processes_cores"].values() if v is not None) > 0.3 for r in runs if None not in r["other_processes_cores"].values())
+    busy = any(machine_was_shared(run) for run in runs)
     console.print(
         f"ratio_to_landmarker = end-to-end fps / landmarker-only fps on the same frames; others' cores = CPU other "
         f"processes used during the run / its floor ({report['machine']['cpus']} CPUs)"
