@@ -79,7 +79,10 @@ class Analyzer:
         """Stage 1, the landmarker: the Session runs it in its own thread, one frame ahead of `finish`,
         so the rest of the pipeline overlaps with it (it releases the GIL while it works)."""
         start = time.perf_counter()
-        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms), frame.prepared)
+        # the prepared image is let go here, in the landmark thread: freeing a MediaPipe image in the
+        # main thread could run its __del__ just as Ctrl-C arrives, and Python drops exceptions there
+        prepared, frame.prepared = frame.prepared, None
+        faces = self.landmarker.detect(frame.image, int(frame.timestamp_ms), prepared)
         return faces, {"landmarks": (time.perf_counter() - start) * 1000.0}
 
     def finish(self, frame: Frame, faces: list[Face], timings: dict[str, float]) -> FrameResult:

@@ -63,3 +63,19 @@ def test_failed_call_raises_mediapipes_error_and_closed_landmarker_refuses(face_
     landmarker.close()
     with pytest.raises(RuntimeError, match="closed"):
         landmarker.infer(image, 120)
+
+
+def test_threaded_session_hands_the_main_thread_no_mediapipe_images(face_model, samples, random_model):
+    """MediaPipe images are made by the reader and freed by the landmark thread: freed in the main
+    thread, their __del__ could swallow a Ctrl-C (Python ignores exceptions raised there)."""
+    from realtime.classifier import EmotionClassifier
+    from realtime.pipeline import Analyzer
+    from realtime.session import Session
+    from realtime.sources import VideoSource
+
+    seen = []
+    with FaceLandmarker(face_model) as landmarker, VideoSource(samples / "single_face.mp4") as source:
+        analyzer = Analyzer(EmotionClassifier(random_model), landmarker)
+        stats = Session(source, analyzer, on_result=lambda result: seen.append(result.frame.prepared)).run()
+    assert stats.frames == 72 and stats.frames_with_faces > 60  # the prepared images were used
+    assert seen == [None] * 72
