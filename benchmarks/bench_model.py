@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from realtime.classifier import EmotionClassifier  # noqa: E402
+from emoview.realtime.classifier import EmotionClassifier  # noqa: E402
 
 LIMIT_MS = 1.0
 
@@ -47,7 +47,7 @@ def torch_baseline(metadata: dict[str, str]):
     try:
         import torch
 
-        from train.model import EmotionNet, ModelConfig
+        from emoview.train.model import EmotionNet, ModelConfig
     except ModuleNotFoundError as exc:
         return None, f"{exc.name} is not installed"
     torch.set_num_threads(1)

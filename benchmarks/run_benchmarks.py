@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from realtime.bench import benchmark, machine_was_shared, ms_text, others_cores_text  # noqa: E402
-from realtime.errors import EmoviewError  # noqa: E402
-from realtime.face_model import resolve_face_model  # noqa: E402
+from emoview.realtime.commands.bench import benchmark, machine_was_shared, ms_text, others_cores_text  # noqa: E402
+from emoview.realtime.errors import EmoviewError  # noqa: E402
+from emoview.realtime.face_model import resolve_face_model  # noqa: E402
 
 SHARED = Path(os.environ.get("EMOVIEW_SHARED", REPO.parent / "shared"))
 MAIN_SAMPLE = "WolfgangLanger_Pexels.mp4"

@@ -34,14 +34,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from realtime.annotate import Overlay  # noqa: E402
-from realtime.classifier import EmotionClassifier  # noqa: E402
-from realtime.face_model import resolve_face_model  # noqa: E402
-from realtime.faces import FaceLandmarker  # noqa: E402
-from realtime.pipeline import Analyzer, FrameResult  # noqa: E402
-from realtime.recorder import VideoSink  # noqa: E402
-from realtime.session import Session  # noqa: E402
-from realtime.sources import VideoSource  # noqa: E402
+from emoview.realtime.annotate import Overlay  # noqa: E402
+from emoview.realtime.classifier import EmotionClassifier  # noqa: E402
+from emoview.realtime.face_model import resolve_face_model  # noqa: E402
+from emoview.realtime.faces import FaceLandmarker  # noqa: E402
+from emoview.realtime.pipeline import Analyzer, FrameResult  # noqa: E402
+from emoview.realtime.recorder import VideoSink  # noqa: E402
+from emoview.realtime.session import Session  # noqa: E402
+from emoview.realtime.sources import VideoSource  # noqa: E402
 
 SAMPLES = REPO.parent / "shared" / "data" / "samples"
 EVERY = 250  # frames between RSS samples

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import EmoviewError, InputError
-from realtime.spec import FeatureSpec, SpecError
-from train.model import EmotionNet
+from emoview.realtime.errors import EmoviewError, InputError
+from emoview.realtime.spec import FeatureSpec, SpecError
+from emoview.train.model import EmotionNet
 
 CHECKPOINT_NAME = "best.pt"
 # Validation feature sets a run may leave, first found wins: arrays of windows and their labels.
@@ -53,7 +53,7 @@ def find_checkpoint(run: str | os.PathLike) -> Path:
 
 def load_run(run: str | os.PathLike) -> Run:
     """The network (eval mode), its feature spec and the rest of the checkpoint, via training's loader."""
-    from train.checkpoint import load_run as train_load_run
+    from emoview.train.checkpoint import load_run as train_load_run
 
     checkpoint = find_checkpoint(run)
     try:

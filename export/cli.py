@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from realtime.console import stderr
-from realtime.errors import InputError
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import InputError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.checkpoint import load_run, load_val_features
-    from export.metadata import model_metadata
-    from export.onnx_export import export_onnx
-    from export.parity import PARITY_LENGTHS, TOLERANCE, check_parity
+    from emoview.export.checkpoint import load_run, load_val_features
+    from emoview.export.metadata import model_metadata
+    from emoview.export.onnx_export import export_onnx
+    from emoview.export.parity import PARITY_LENGTHS, TOLERANCE, check_parity
 
     out = Path(args.out)
     if out.is_dir():
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         console.print("metrics from training: " + ", ".join(f"{k} {_fmt(v)}" for k, v in headline.items()))
 
     if args.int8:
-        from export.quantize import EvalSet, quantize_int8, random_eval_set
+        from emoview.export.quantize import EvalSet, quantize_int8, random_eval_set
 
         val = load_val_features(run_data)
         if val is None:

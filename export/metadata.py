@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
-from export.checkpoint import Run
-from export.onnx_export import OPSET
-from realtime.spec import METADATA_KEY
+from emoview.export.checkpoint import Run
+from emoview.export.onnx_export import OPSET
+from emoview.realtime.spec import METADATA_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 

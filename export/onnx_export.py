@@ -17,9 +17,9 @@ import onnx
 import torch
 from onnx.external_data_helper import uses_external_data
 
-from realtime.classifier import INPUT_NAME, OUTPUT_NAME
-from realtime.errors import InputError, ModelError
-from realtime.spec import METADATA_KEY, FeatureSpec
+from emoview.realtime.classifier import INPUT_NAME, OUTPUT_NAME
+from emoview.realtime.errors import InputError, ModelError
+from emoview.realtime.spec import METADATA_KEY, FeatureSpec
 
 OPSET = 17
 BATCH_AXIS = "batch"

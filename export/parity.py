@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from export.onnx_export import ExportError
-from realtime.classifier import INPUT_NAME, OUTPUT_NAME
+from emoview.export.onnx_export import ExportError
+from emoview.realtime.classifier import INPUT_NAME, OUTPUT_NAME
 
 PARITY_LENGTHS = (1, 15, 90)
 PARITY_BATCHES = (1, 4)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from export.onnx_export import check_saved_graph, set_metadata
-from export.parity import ort_session
-from realtime.classifier import INPUT_NAME, OUTPUT_NAME
+from emoview.export.onnx_export import check_saved_graph, set_metadata
+from emoview.export.parity import ort_session
+from emoview.realtime.classifier import INPUT_NAME, OUTPUT_NAME
 
 OP_CHOICES = (("LSTM", "MatMul", "Gemm"), ("MatMul", "Gemm"))
 MAX_ACCURACY_DROP = 0.01

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.pipeline import FaceResult, FrameResult
+from emoview.realtime.pipeline import FaceResult, FrameResult
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE = (255, 255, 255)

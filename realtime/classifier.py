@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import ModelError
-from realtime.spec import METADATA_KEY, FeatureSpec, SpecError
+from emoview.realtime.errors import ModelError
+from emoview.realtime.spec import METADATA_KEY, FeatureSpec, SpecError
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
 
 
 def default_model_path() -> Path:
-    from models import DEFAULT_MODEL
+    from emoview.models import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from realtime.console import stderr
-from realtime.errors import ModelError
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import ModelError
 
 FACE_MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.errors import ModelError
-from realtime.spec import N_BLENDSHAPES
+from emoview.realtime.errors import ModelError
+from emoview.realtime.spec import N_BLENDSHAPES
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

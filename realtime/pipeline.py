@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realtime.classifier import EmotionClassifier
-from realtime.faces import Face, FaceLandmarker, to_mp_image
-from realtime.sources import Frame
-from realtime.tracking import FaceTracker, Track
+from emoview.realtime.classifier import EmotionClassifier
+from emoview.realtime.faces import Face, FaceLandmarker, to_mp_image
+from emoview.realtime.sources import Frame
+from emoview.realtime.tracking import FaceTracker, Track
 
 STAGES = ("landmarks", "features", "model", "smoothing")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.errors import InputError
-from realtime.feed import lower_thread_priority
-from realtime.monitor import Samples
+from emoview.realtime.errors import InputError
+from emoview.realtime.feed import lower_thread_priority
+from emoview.realtime.monitor import Samples
 
 _END = object()
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}

@@ -17,13 +17,13 @@ from typing import Callable
 
 import cv2
 
-from realtime.annotate import Overlay
-from realtime.display import Window
-from realtime.feed import Feed
-from realtime.monitor import FPSMonitor, Samples
-from realtime.pipeline import STAGES, Analyzer, FrameResult
-from realtime.recorder import VideoSink
-from realtime.sources import Source
+from emoview.realtime.annotate import Overlay
+from emoview.realtime.display import Window
+from emoview.realtime.feed import Feed
+from emoview.realtime.monitor import FPSMonitor, Samples
+from emoview.realtime.pipeline import STAGES, Analyzer, FrameResult
+from emoview.realtime.recorder import VideoSink
+from emoview.realtime.sources import Source
 
 
 @dataclass

@@ -17,9 +17,9 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from realtime.errors import InputError
-from realtime.faces import read_image
-from realtime.feed import BACKGROUND_NICE, Feed
+from emoview.realtime.errors import InputError
+from emoview.realtime.faces import read_image
+from emoview.realtime.feed import BACKGROUND_NICE, Feed
 
 if not os.environ.get("EMOVIEW_DEBUG"):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves

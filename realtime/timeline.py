@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.files import write_text
-from realtime.pipeline import FrameResult
+from emoview.realtime.files import write_text
+from emoview.realtime.pipeline import FrameResult
 
 DECIMALS = 4  # probabilities in JSON and CSV: small files, and the CSV matches the JSON exactly
 AGGREGATION = (

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.annotate import colour_for
-from realtime.files import write_with
+from emoview.realtime.annotate import colour_for
+from emoview.realtime.files import write_with
 
 MAX_FACES_SHOWN = 6  # the faces seen longest; the rest stay in the JSON
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import count
 
-from realtime.faces import Face
-from realtime.ring import RingBuffer
-from realtime.smoothing import ProbabilitySmoother
+from emoview.realtime.faces import Face
+from emoview.realtime.ring import RingBuffer
+from emoview.realtime.smoothing import ProbabilitySmoother
 
 
 @dataclass

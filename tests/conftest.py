@@ -36,9 +36,9 @@ def random_model(tmp_path_factory) -> Path:
     """An untrained network exported through the real export path: tests the plumbing, not accuracy."""
     import torch
 
-    from export.onnx_export import export_onnx
-    from realtime.spec import FeatureSpec
-    from train.model import EmotionNet, ModelConfig
+    from emoview.export.onnx_export import export_onnx
+    from emoview.realtime.spec import FeatureSpec
+    from emoview.train.model import EmotionNet, ModelConfig
 
     torch.manual_seed(0)
     spec = FeatureSpec(labels=FER_LABELS, window=15)
@@ -51,7 +51,7 @@ def real_face(face_model, samples):
     """A real MediaPipe face (points and blendshapes) from the sample photo."""
     import cv2
 
-    from realtime.faces import FaceLandmarker
+    from emoview.realtime.faces import FaceLandmarker
 
     with FaceLandmarker(face_model, video=False) as landmarker:
         faces = landmarker.detect(cv2.imread(str(samples / "single_face.jpg")))

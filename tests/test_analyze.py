@@ -12,10 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from realtime.cli import main as emoview_main
-from realtime.pipeline import FaceResult, FrameResult
-from realtime.sources import Frame, VideoSource
-from realtime.timeline import TimelineBuilder
+from emoview.realtime.commands.cli import main as emoview_main
+from emoview.realtime.pipeline import FaceResult, FrameResult
+from emoview.realtime.sources import Frame, VideoSource
+from emoview.realtime.timeline import TimelineBuilder
 
 from conftest import FER_LABELS
 
@@ -23,7 +23,7 @@ WOLFGANG = "WolfgangLanger_Pexels.mp4"
 
 
 def analyze_cli(*args):
-    return subprocess.run([sys.executable, "-m", "realtime.cli", "analyze", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "emoview", "analyze", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def seconds_of_video(path):
@@ -98,7 +98,7 @@ def test_csv_holds_the_same_numbers_as_the_json(wolfgang):
 def test_png_is_a_real_picture_in_the_emotion_colours(wolfgang):
     import matplotlib.image
 
-    from realtime.timeline_plot import rgb
+    from emoview.realtime.timeline_plot import rgb
 
     _, out = wolfgang
     path = out / "timeline.png"
@@ -127,7 +127,7 @@ def test_missing_video_is_one_line(tmp_path):
 
 def test_face_leaving_gives_null_seconds_and_means_of_the_raw_output(tmp_path, samples, face_model, random_model, monkeypatch):
     """face_noface.mov: the face walks out. Per-second means are recomputed here from every frame."""
-    import realtime.analyze
+    import emoview.realtime.commands.analyze as analyze_command
 
     seen = []  # (timestamp, face id, raw probabilities) for every face in every frame
 
@@ -137,7 +137,7 @@ def test_face_leaving_gives_null_seconds_and_means_of_the_raw_output(tmp_path, s
             seen.append((result.frame.timestamp_ms, None, None))
             super().add(result)
 
-    monkeypatch.setattr(realtime.analyze, "TimelineBuilder", Recording)
+    monkeypatch.setattr(analyze_command, "TimelineBuilder", Recording)
     code = emoview_main(["analyze", str(samples / "face_noface.mov"), "--out", str(tmp_path), "--model", str(random_model), "--face-model", str(face_model)])
     assert code == 0
     data = json.loads((tmp_path / "timeline.json").read_text())
@@ -200,7 +200,7 @@ def test_aggregation_is_the_mean_of_raw_outputs_per_second_with_null_gaps():
 
 
 def test_a_video_without_faces_gives_all_null_and_no_dominant_emotion(tmp_path):
-    from realtime.timeline_plot import plot_timeline
+    from emoview.realtime.timeline_plot import plot_timeline
 
     builder = TimelineBuilder(("a", "b"), fps=10.0)
     for i in range(25):
@@ -213,7 +213,7 @@ def test_a_video_without_faces_gives_all_null_and_no_dominant_emotion(tmp_path):
 def test_sigint_mid_run_writes_a_partial_timeline_and_a_playable_recording(tmp_path, samples, face_model, random_model):
     record = tmp_path / "annotated.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "realtime.cli", "analyze", str(samples / WOLFGANG), "--out", str(tmp_path), "--record", str(record),
+        [sys.executable, "-m", "emoview", "analyze", str(samples / WOLFGANG), "--out", str(tmp_path), "--record", str(record),
          "--model", str(random_model), "--face-model", str(face_model)],
         stderr=subprocess.PIPE, text=True,
     )
@@ -238,7 +238,7 @@ def test_sigint_mid_run_writes_a_partial_timeline_and_a_playable_recording(tmp_p
 
 
 def test_output_names_in_a_folder_of_their_own_or_beside_the_video(tmp_path):
-    from realtime.analyze import output_paths
+    from emoview.realtime.commands.analyze import output_paths
 
     video = tmp_path / "videos" / "talk.mp4"
     assert output_paths(video, str(tmp_path / "talk"), csv=True) == {

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 def emoview(*args, timeout=240):
     env = {k: v for k, v in os.environ.items() if k != "EMOVIEW_DEBUG"}
     return subprocess.run(
-        [sys.executable, "-m", "realtime.cli", *map(str, args)],
+        [sys.executable, "-m", "emoview", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
     )
 
@@ -100,7 +100,7 @@ def models(tmp_path_factory, random_model, face_model):
     import onnx
     from onnx import TensorProto, helper
 
-    from realtime.spec import METADATA_KEY
+    from emoview.realtime.spec import METADATA_KEY
 
     d = tmp_path_factory.mktemp("models")
     x = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "time", 8])
@@ -369,22 +369,16 @@ def test_export_of_a_run_without_checkpoint(tmp_path):
     one_line_error(emoview("export", tmp_path, "--out", tmp_path / "m.onnx"), r"best\.pt")
 
 
-analyze_missing = pytest.mark.skipif(not (REPO / "realtime" / "analyze.py").exists(), reason="`emoview analyze` not built yet")
-
-
-@analyze_missing
 def test_analyze_missing_video(face_model, random_model, tmp_path):
     one_line_error(emoview("analyze", tmp_path / "talk.mp4", "--model", random_model, "--face-model", face_model),
                    r"does not exist")
 
 
-@analyze_missing
 def test_analyze_not_a_video(face_model, random_model, media, tmp_path):
     one_line_error(emoview("analyze", media / "text.mp4", "--out", tmp_path, "--model", random_model, "--face-model", face_model),
                    r"cannot be opened as a video")
 
 
-@analyze_missing
 def test_analyze_with_a_damaged_face_model(models, random_model, samples, tmp_path):
     one_line_error(emoview("analyze", samples / "single_face.mp4", "--out", tmp_path, "--model", random_model,
                            "--face-model", models / "truncated.task"), r"sha256")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from realtime.cli import main as emoview_main
+from emoview.realtime.commands.cli import main as emoview_main
 
 REQUIRED = {"frames", "end_to_end_fps", "landmarker_fps", "ratio_to_landmarker", "stages"}
 STAGES = ("decode", "landmarks", "features", "model", "smoothing", "overlay", "encode")
@@ -43,7 +43,7 @@ def check_run(run, frames, record):
 def test_cli_prints_the_table_and_writes_every_stage(tmp_path, samples, face_model, random_model):
     out = tmp_path / "b.json"
     run = subprocess.run(
-        [sys.executable, "-m", "realtime.cli", "bench", "--video", str(samples / "single_face.mp4"), "--record", "--json", str(out),
+        [sys.executable, "-m", "emoview", "bench", "--video", str(samples / "single_face.mp4"), "--record", "--json", str(out),
          "--model", str(random_model), "--face-model", str(face_model)],
         capture_output=True, text=True, timeout=300,
     )
@@ -91,7 +91,7 @@ def test_all_runs_the_matrix_with_the_default_on_top(tmp_path, samples, face_mod
 
 
 def test_paced_single_threaded_is_refused_in_one_line(tmp_path, samples):
-    run = subprocess.run([sys.executable, "-m", "realtime.cli", "bench", "--video", str(samples / "single_face.mp4"), "--paced", "--mode", "single"],
+    run = subprocess.run([sys.executable, "-m", "emoview", "bench", "--video", str(samples / "single_face.mp4"), "--paced", "--mode", "single"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and run.stderr.strip().count("\n") == 0 and "--paced" in run.stderr
 
@@ -103,9 +103,9 @@ def test_overlapped_landmarking_computes_exactly_what_sequential_analysis_does(s
 
     import numpy as np
 
-    from realtime.live import open_analyzer
-    from realtime.session import Session
-    from realtime.sources import VideoSource
+    from emoview.realtime.commands.live import open_analyzer
+    from emoview.realtime.session import Session
+    from emoview.realtime.sources import VideoSource
 
     args = argparse.Namespace(model=str(random_model), face_model=str(face_model), threads=1, window=None, max_faces=2)
     runs = {}

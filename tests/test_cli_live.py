@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def emoview(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "realtime.cli", *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
+    return subprocess.run([sys.executable, "-m", "emoview", *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def recorded_frames(path):
@@ -52,7 +52,7 @@ def test_sigint_and_sigterm_mid_run_leave_a_playable_recording(tmp_path, samples
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = tmp_path / f"{sig.name}.mp4"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime.cli", "--video", str(samples / "WolfgangLanger_Pexels.mp4"), "--record", str(out),
+            [sys.executable, "-m", "emoview", "--video", str(samples / "WolfgangLanger_Pexels.mp4"), "--record", str(out),
              "--no-display", "--model", str(random_model), "--face-model", str(face_model)],
             stderr=subprocess.PIPE, text=True,
         )
@@ -83,15 +83,15 @@ def test_missing_camera_is_one_line_and_non_zero(face_model, random_model):
 
 def test_runtime_never_imports_torch_or_training_code():
     code = (
-        "import sys, realtime.cli, realtime.live, realtime.session, realtime.annotate, realtime.recorder;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'train', 'export'));"
+        "import sys, emoview.realtime.commands.cli, emoview.realtime.commands.live, emoview.realtime.session, emoview.realtime.annotate, emoview.realtime.recorder;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith(('emoview.train', 'emoview.export')));"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stdout + run.stderr
-    for path in (REPO / "realtime").glob("*.py"):
+    for path in (REPO / "realtime").rglob("*.py"):
         text = path.read_text()
-        assert not re.search(r"^\s*(import|from)\s+(torch|train|export)\b", text, re.M), path
+        assert not re.search(r"^\s*(import|from)\s+(torch|emoview\.train|emoview\.export)\b", text, re.M), path
 
 
 @pytest.mark.skipif(not os.environ.get("CI") and not shutil.which("xvfb-run"), reason="needs xvfb-run (CI installs it)")
@@ -99,7 +99,7 @@ def test_window_opens_under_xvfb_and_q_stops_it(tmp_path, samples, face_model, r
     """A real window on a virtual X display: it shows annotated frames and `q` closes it."""
     assert shutil.which("xvfb-run") and shutil.which("xdotool"), "CI must install xvfb and xdotool"
     script = f"""
-{sys.executable} -m realtime.cli --video {samples / 'WolfgangLanger_Pexels.mp4'} --model {random_model} --face-model {face_model} 2>{tmp_path / 'err.txt'} &
+{sys.executable} -m emoview --video {samples / 'WolfgangLanger_Pexels.mp4'} --model {random_model} --face-model {face_model} 2>{tmp_path / 'err.txt'} &
 pid=$!
 for i in $(seq 1 200); do w=$(xdotool search --name 'emoview - ' 2>/dev/null | head -1); [ -n "$w" ] && break; sleep 0.1; done
 [ -n "$w" ] || {{ echo "no window"; kill $pid; exit 3; }}

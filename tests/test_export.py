@@ -14,14 +14,14 @@ import onnx
 import pytest
 import torch
 
-from export.checkpoint import load_run
-from export.onnx_export import ExportError, check_saved_graph, export_onnx
-from export.parity import check_parity, ort_session
-from realtime.classifier import INPUT_NAME, OUTPUT_NAME, EmotionClassifier
-from realtime.cli import main
-from realtime.errors import ModelError
-from realtime.spec import METADATA_KEY, FeatureSpec
-from train.model import EmotionNet, ModelConfig
+from emoview.export.checkpoint import load_run
+from emoview.export.onnx_export import ExportError, check_saved_graph, export_onnx
+from emoview.export.parity import check_parity, ort_session
+from emoview.realtime.classifier import INPUT_NAME, OUTPUT_NAME, EmotionClassifier
+from emoview.realtime.commands.cli import main
+from emoview.realtime.errors import ModelError
+from emoview.realtime.spec import METADATA_KEY, FeatureSpec
+from emoview.train.model import EmotionNet, ModelConfig
 
 from conftest import FER_LABELS, REPO
 
@@ -220,7 +220,7 @@ def test_export_int8_in_a_subprocess_reports_the_accuracy_change(run_dir, tmp_pa
     out = tmp_path / "models" / "emotion.onnx"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
-        [sys.executable, "-m", "realtime.cli", "export", str(run_dir), "--out", str(out), "--int8"],
+        [sys.executable, "-m", "emoview", "export", str(run_dir), "--out", str(out), "--int8"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
@@ -236,8 +236,8 @@ def test_export_int8_in_a_subprocess_reports_the_accuracy_change(run_dir, tmp_pa
 
 
 def test_runtime_modules_do_not_import_torch():
-    code = "import sys, realtime.predict, realtime.classifier; sys.exit('torch' in sys.modules or 'train' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    code = "import sys, emoview.realtime.commands.predict, emoview.realtime.classifier; sys.exit('torch' in sys.modules or 'emoview.train' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO)
     assert done.returncode == 0
 
 

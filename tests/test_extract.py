@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.cli import main
-from train.extract import dataset_files, entry_path, extract, load_entry, save_atomic, settings_tag
+from emoview.realtime.commands.cli import main
+from emoview.train.extract import dataset_files, entry_path, extract, load_entry, save_atomic, settings_tag
 
 
 @pytest.fixture()
@@ -44,7 +44,7 @@ def test_extract_real_images_then_resume(few_images, tmp_path, face_model):
 
 
 def test_interrupted_write_is_not_an_entry(tmp_path, monkeypatch):
-    import train.extract as extract_module
+    import emoview.train.extract as extract_module
 
     target = tmp_path / "cache" / "x.png.npz"
 

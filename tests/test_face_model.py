@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from realtime import face_model as fm
-from realtime.errors import ModelError
+from emoview.realtime import face_model as fm
+from emoview.realtime.errors import ModelError
 
 
 @pytest.fixture

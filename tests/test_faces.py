@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.faces import FaceLandmarker
+from emoview.realtime.faces import FaceLandmarker
 
 
 def _frames(path, count):
@@ -49,7 +49,7 @@ def test_direct_results_equal_mediapipe_objects(face_model, samples, monkeypatch
 
 @pytest.mark.parametrize("public", [False, True])
 def test_failed_call_raises_mediapipes_error_and_closed_landmarker_refuses(face_model, samples, monkeypatch, public):
-    from realtime.faces import to_mp_image
+    from emoview.realtime.faces import to_mp_image
 
     if public:
         monkeypatch.setenv("EMOVIEW_MEDIAPIPE_OBJECTS", "1")
@@ -68,10 +68,10 @@ def test_failed_call_raises_mediapipes_error_and_closed_landmarker_refuses(face_
 def test_threaded_session_hands_the_main_thread_no_mediapipe_images(face_model, samples, random_model):
     """MediaPipe images are made by the reader and freed by the landmark thread: freed in the main
     thread, their __del__ could swallow a Ctrl-C (Python ignores exceptions raised there)."""
-    from realtime.classifier import EmotionClassifier
-    from realtime.pipeline import Analyzer
-    from realtime.session import Session
-    from realtime.sources import VideoSource
+    from emoview.realtime.classifier import EmotionClassifier
+    from emoview.realtime.pipeline import Analyzer
+    from emoview.realtime.session import Session
+    from emoview.realtime.sources import VideoSource
 
     seen = []
     with FaceLandmarker(face_model) as landmarker, VideoSource(samples / "single_face.mp4") as source:

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cli(*args) -> list[str]:
-    return [sys.executable, "-m", "realtime.cli", *map(str, args)]
+    return [sys.executable, "-m", "emoview", *map(str, args)]
 
 
 def clean_env() -> dict[str, str]:
@@ -127,13 +127,13 @@ def test_a_signal_at_any_moment_stops_cleanly_and_keeps_a_playable_recording(tmp
 
 def test_signals_during_finalization_are_held_until_the_recording_is_complete(tmp_path, samples, face_model, random_model):
     """In-process and deterministic: SIGINT and SIGTERM arrive exactly while the sink finalizes."""
-    from realtime.annotate import Overlay
-    from realtime.classifier import EmotionClassifier
-    from realtime.faces import FaceLandmarker
-    from realtime.pipeline import Analyzer
-    from realtime.recorder import VideoSink
-    from realtime.session import Session
-    from realtime.sources import VideoSource
+    from emoview.realtime.annotate import Overlay
+    from emoview.realtime.classifier import EmotionClassifier
+    from emoview.realtime.faces import FaceLandmarker
+    from emoview.realtime.pipeline import Analyzer
+    from emoview.realtime.recorder import VideoSink
+    from emoview.realtime.session import Session
+    from emoview.realtime.sources import VideoSource
 
     class SignalledSink(VideoSink):
         def close(self) -> None:
@@ -224,9 +224,9 @@ def test_disk_full_while_recording_is_one_clear_error_and_the_recording_stays_pl
 
 @pytest.fixture
 def analyzer(face_model, random_model):
-    from realtime.classifier import EmotionClassifier
-    from realtime.faces import FaceLandmarker
-    from realtime.pipeline import Analyzer
+    from emoview.realtime.classifier import EmotionClassifier
+    from emoview.realtime.faces import FaceLandmarker
+    from emoview.realtime.pipeline import Analyzer
 
     with FaceLandmarker(face_model) as landmarker:
         yield Analyzer(EmotionClassifier(random_model), landmarker)
@@ -239,11 +239,11 @@ def worker_threads() -> list[str]:
 def test_a_failing_reader_thread_stops_the_run_with_what_it_analysed(tmp_path, samples, analyzer):
     import cv2
 
-    from realtime.annotate import Overlay
-    from realtime.errors import InputError
-    from realtime.recorder import VideoSink
-    from realtime.session import Session
-    from realtime.sources import VideoSource
+    from emoview.realtime.annotate import Overlay
+    from emoview.realtime.errors import InputError
+    from emoview.realtime.recorder import VideoSink
+    from emoview.realtime.session import Session
+    from emoview.realtime.sources import VideoSource
 
     class FailingCapture:  # the real capture, until the device starts failing
         def __init__(self, capture, after):
@@ -271,11 +271,11 @@ def test_a_failing_reader_thread_stops_the_run_with_what_it_analysed(tmp_path, s
 
 
 def test_a_failing_writer_thread_stops_the_run_instead_of_hanging(tmp_path, samples, analyzer, monkeypatch):
-    from realtime import recorder
-    from realtime.annotate import Overlay
-    from realtime.errors import InputError
-    from realtime.session import Session
-    from realtime.sources import VideoSource
+    from emoview.realtime import recorder
+    from emoview.realtime.annotate import Overlay
+    from emoview.realtime.errors import InputError
+    from emoview.realtime.session import Session
+    from emoview.realtime.sources import VideoSource
 
     real_write = recorder._PyAVWriter.write
     calls = []
@@ -353,7 +353,7 @@ def test_training_interrupted_then_killed_resumes_from_its_last_checkpoint(tmp_p
 
 
 def test_extraction_killed_mid_run_leaves_only_whole_entries_and_resumes(tmp_path, shared, face_model):
-    from train.extract import dataset_files, entry_path, load_entry, settings_tag
+    from emoview.train.extract import dataset_files, entry_path, load_entry, settings_tag
 
     data = shared / "data" / "ckplus48"
     cache = tmp_path / "cache"

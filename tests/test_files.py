@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from realtime.files import unwritable, write_text, write_with
+from emoview.realtime.files import unwritable, write_text, write_with
 
 
 def test_write_text_replaces_whole_file_with_normal_permissions(tmp_path):

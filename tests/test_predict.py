@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.cli import main
-from realtime.predict import canonical, score
+from emoview.realtime.commands.cli import main
+from emoview.realtime.commands.predict import canonical, score
 
 from conftest import FER_LABELS, REPO
 
@@ -92,7 +92,7 @@ def test_predict_prints_a_table_without_json(samples, random_model, face_model, 
 
 def test_predict_json_to_stdout_in_a_subprocess_is_pure_json(samples, random_model, face_model):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "realtime.cli", "predict", str(samples / "single_face.jpg"), "--json", "-"]
+    argv = [sys.executable, "-m", "emoview", "predict", str(samples / "single_face.jpg"), "--json", "-"]
     done = subprocess.run(argv + model_args(random_model, face_model), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     items = json.loads(done.stdout)["items"]

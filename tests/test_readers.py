@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
-from train.read_afewva import NAMES, VAClusters, fit_clusters, name_centroids, read_afewva
-from train.read_ferplus import majority, read_ferplus
-from train.read_images import read_image_folder
-from train.read_ravdess import parse_name, read_openface_csv, read_ravdess_folder
-from train.read_videos import is_video_folder, read_video_folder
+from emoview.realtime.errors import InputError
+from emoview.train.read_afewva import NAMES, VAClusters, fit_clusters, name_centroids, read_afewva
+from emoview.train.read_ferplus import majority, read_ferplus
+from emoview.train.read_images import read_image_folder
+from emoview.train.read_ravdess import parse_name, read_openface_csv, read_ravdess_folder
+from emoview.train.read_videos import is_video_folder, read_video_folder
 
 
 def test_ckplus_folder_subjects_and_labels(shared):

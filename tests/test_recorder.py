@@ -4,8 +4,8 @@ import av
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
-from realtime.recorder import VideoSink, check_output_path
+from emoview.realtime.errors import InputError
+from emoview.realtime.recorder import VideoSink, check_output_path
 
 
 def read_back(path):

@@ -1,7 +1,7 @@
 import numpy as np
 
-from realtime.ring import RingBuffer
-from realtime.smoothing import ProbabilitySmoother
+from emoview.realtime.ring import RingBuffer
+from emoview.realtime.smoothing import ProbabilitySmoother
 
 
 def test_smoothing_follows_a_change_at_the_same_speed_at_any_frame_rate():

@@ -11,9 +11,9 @@ import tracemalloc
 
 import numpy as np
 
-from realtime.faces import Face
-from realtime.monitor import Samples
-from realtime.tracking import FaceTracker
+from emoview.realtime.faces import Face
+from emoview.realtime.monitor import Samples
+from emoview.realtime.tracking import FaceTracker
 
 FPS = 30.0
 

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
-from realtime.feed import Feed
-from realtime.sources import CameraSource, ImageFolderSource, VideoSource
+from emoview.realtime.errors import InputError
+from emoview.realtime.feed import Feed
+from emoview.realtime.sources import CameraSource, ImageFolderSource, VideoSource
 
 
 def test_video_source_gives_every_frame_in_order_with_file_timestamps(samples):
@@ -125,7 +125,7 @@ def test_stopping_a_feed_ends_its_thread():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux")
 def test_file_reader_runs_at_background_priority_and_camera_reader_does_not(samples):
-    from realtime.feed import BACKGROUND_NICE
+    from emoview.realtime.feed import BACKGROUND_NICE
 
     main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     seen = {}

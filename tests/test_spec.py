@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from realtime.layouts import IBUG68_FROM_MP478, IBUG68_MIRROR
-from realtime.spec import FeatureSpec, SpecError, normalize_points
+from emoview.realtime.layouts import IBUG68_FROM_MP478, IBUG68_MIRROR
+from emoview.realtime.spec import FeatureSpec, SpecError, normalize_points
 
 LABELS = ("angry", "happy", "sad")
 

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.classifier import EmotionClassifier
-from realtime.faces import Face, FaceLandmarker
-from realtime.pipeline import Analyzer
-from realtime.sources import VideoSource
-from realtime.tracking import FaceTracker
+from emoview.realtime.classifier import EmotionClassifier
+from emoview.realtime.faces import Face, FaceLandmarker
+from emoview.realtime.pipeline import Analyzer
+from emoview.realtime.sources import VideoSource
+from emoview.realtime.tracking import FaceTracker
 
 
 def run_ids(video, face_model, model, max_faces):

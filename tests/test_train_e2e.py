@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.cli import main
-from train import trainer
-from train.checkpoint import load_run
+from emoview.realtime.commands.cli import main
+from emoview.train import trainer
+from emoview.train.checkpoint import load_run
 
 SMALL = ["--set", "model.conv_channels=[16, 32]", "--set", "model.lstm_hidden=16", "--set", "train.batch_size=32"]
 CKPLUS_RECIPE = (Path(__file__).parent / "data" / "tiny_ckplus.toml").read_text()
@@ -107,7 +107,7 @@ def test_ravdess_recipe_on_separable_sequences(tmp_path, shared):
 
 
 def _recipe_text(name: str) -> str:
-    from train.config import RECIPES
+    from emoview.train.config import RECIPES
 
     return (RECIPES / f"{name}.toml").read_text()
 
@@ -127,7 +127,7 @@ def test_missing_data_is_one_line(tmp_path, capsys):
 
 
 def test_recipes_parse_and_match_the_seeds():
-    from train.config import available, load_recipe, spec_of
+    from emoview.train.config import available, load_recipe, spec_of
 
     assert {"fer2013", "ckplus", "ravdess", "afewva"} <= set(available())
     ravdess, afewva = spec_of(load_recipe("ravdess")), spec_of(load_recipe("afewva"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.faces import StillFaceFinder, read_image
-from realtime.spec import FeatureSpec
-from train.augment import Motion, pad_window, sliding_windows, synthetic_windows
-from train.features import batch_features
-from train.read_ravdess import read_openface_csv
+from emoview.realtime.faces import StillFaceFinder, read_image
+from emoview.realtime.spec import FeatureSpec
+from emoview.train.augment import Motion, pad_window, sliding_windows, synthetic_windows
+from emoview.train.features import batch_features
+from emoview.train.read_ravdess import read_openface_csv
 
 LABELS = ("a", "b")
 SPECS = [
@@ -72,7 +72,7 @@ def test_synthetic_windows_move_but_keep_the_expression(faces):
 def test_onset_starts_near_neutral_and_ends_at_the_face(faces):
     points, shapes = faces
     spec = FeatureSpec(labels=LABELS)
-    from train.features import batch_normalize
+    from emoview.train.features import batch_normalize
 
     neutral = (batch_normalize(points[2:3], spec)[0].astype(np.float64), shapes[2])
     still = Motion(pose_deg=0, drift_deg=0, shake_deg=0, shift=0, scale=0, point_jitter=0, blend_jitter=0, onset_prob=1.0)

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.faces import StillFaceFinder, read_image
-from realtime.layouts import IBUG68_FROM_MP478, IBUG68_MIRROR
-from train.augment import mirror_blendshapes, mirror_points
-from train.mirror_table import BLENDSHAPE_MIRROR, BLENDSHAPE_NAMES, MP478_MIRROR
+from emoview.realtime.faces import StillFaceFinder, read_image
+from emoview.realtime.layouts import IBUG68_FROM_MP478, IBUG68_MIRROR
+from emoview.train.augment import mirror_blendshapes, mirror_points
+from emoview.train.mirror_table import BLENDSHAPE_MIRROR, BLENDSHAPE_NAMES, MP478_MIRROR
 
 MP_RIGHT_EYE, MP_LEFT_EYE = [33, 133], [263, 362]  # outer/inner corners (subject's right = image left)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from train.model import EmotionNet, ModelConfig
+from emoview.train.model import EmotionNet, ModelConfig
 
 
 @pytest.mark.parametrize("attention", [False, True])
@@ -54,7 +54,7 @@ def test_replicate_padding_makes_a_still_window_match_one_frame():
 
 
 def test_batches_never_hand_batchnorm_a_single_window():
-    from train.trainer import batches
+    from emoview.train.trainer import batches
 
     assert [len(b) for b in batches(np.arange(513), 256)] == [256, 256]  # the one left over waits
     assert [len(b) for b in batches(np.arange(514), 256)] == [256, 256, 2]

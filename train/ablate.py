@@ -1,6 +1,6 @@
 """Short runs of the fer2013 recipe that differ in one input or setting, compared in one table.
 
-    python -m train.ablate --out /work/runs/ablation --epochs 12 [--only both,landmarks] [--data DIR]
+    python -m emoview.train.ablate --out /work/runs/ablation --epochs 12 [--only both,landmarks] [--data DIR]
 
 Each variant is `emoview train fer2013 --epochs N --set ...` into OUT/<variant>; a finished variant
 is not trained again, so an interrupted sweep continues where it stopped. The table (FER2013 val on
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from realtime.cli import main as emoview
+from emoview.realtime.commands.cli import main as emoview
 
 # one-frame windows: the comparison is about inputs, and each variant must take minutes
 COMMON = ["--set", "spec.window=1"]

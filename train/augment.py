@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.layouts import IBUG68_MIRROR
-from realtime.spec import FeatureSpec
-from train.mirror_table import BLENDSHAPE_MIRROR, MP478_MIRROR
+from emoview.realtime.layouts import IBUG68_MIRROR
+from emoview.realtime.spec import FeatureSpec
+from emoview.train.mirror_table import BLENDSHAPE_MIRROR, MP478_MIRROR
 
 POINT_MIRROR = {"mp478": np.array(MP478_MIRROR), "ibug68": np.array(IBUG68_MIRROR)}
 
@@ -137,7 +137,7 @@ def gaussian(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 def _onset(seq, shapes, pts, spec, neutral, rng, prob):
     """Blend the first frames of some windows from a neutral face into the expression."""
-    from train.features import batch_normalize
+    from emoview.train.features import batch_normalize
 
     b, frames = seq.shape[:2]
     chosen = rng.random(b) < prob

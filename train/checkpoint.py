@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from realtime.errors import InputError
-from realtime.spec import FeatureSpec
-from train.model import EmotionNet, ModelConfig
+from emoview.realtime.errors import InputError
+from emoview.realtime.spec import FeatureSpec
+from emoview.train.model import EmotionNet, ModelConfig
 
 BEST, LAST = "best.pt", "last.pt"
 

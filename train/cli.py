@@ -17,17 +17,17 @@ import os
 import time
 from pathlib import Path
 
-from realtime.console import stderr
-from realtime.errors import InputError
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import InputError
 
 OUTPUTS = ("best.pt", "last.pt", "metrics.json", "history.json", "curves.png", "config.json", "data_summary.json",
            "val_features.npz")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from realtime.cli import add_model_options, positive_int
-    from train.config import available
-    from train.extract import default_cache
+    from emoview.realtime.commands.cli import add_model_options, positive_int
+    from emoview.train.config import available
+    from emoview.train.extract import default_cache
 
     parser.add_argument("recipe", help=f"a built-in recipe ({', '.join(available())}) or a recipe .toml file")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("EMOVIEW_DATA", "../shared/data")),
@@ -77,9 +77,9 @@ def apply_overrides(data: dict, pairs: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from train.config import load_recipe, recipe_from_dict
-    from train.data import build_splits
-    from train.trainer import train_run
+    from emoview.train.config import load_recipe, recipe_from_dict
+    from emoview.train.data import build_splits
+    from emoview.train.trainer import train_run
 
     recipe = load_recipe(args.recipe)
     data = recipe.to_dict()
@@ -116,7 +116,7 @@ def _prepare(out: Path, overwrite: bool) -> None:
     last = out / "last.pt"
     if not last.is_file():
         return
-    from train.checkpoint import load
+    from emoview.train.checkpoint import load
 
     if overwrite:
         for name in OUTPUTS:

@@ -10,8 +10,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from realtime.errors import InputError
-from train.augment import Motion
+from emoview.realtime.errors import InputError
+from emoview.train.augment import Motion
 
 RECIPES = Path(__file__).with_name("recipes")
 
@@ -124,7 +124,7 @@ def load_recipe(name_or_path: str) -> Recipe:
 
 def spec_of(recipe: Recipe):
     """The runtime feature spec a recipe's model is trained on (and shipped with)."""
-    from realtime.spec import FeatureSpec, SpecError
+    from emoview.realtime.spec import FeatureSpec, SpecError
 
     try:
         return FeatureSpec(labels=tuple(recipe.labels), **asdict(recipe.spec))

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
-from realtime.spec import FeatureSpec
-from train import augment
-from train.config import Recipe, Source
-from train.features import batch_features, batch_normalize
+from emoview.realtime.errors import InputError
+from emoview.realtime.spec import FeatureSpec
+from emoview.train import augment
+from emoview.train.config import Recipe, Source
+from emoview.train.features import batch_features, batch_normalize
 
 SEQUENCE_KINDS = {"ravdess", "afewva", "videos"}
 
@@ -174,7 +174,7 @@ class Splits:
 
 
 def build_splits(recipe: Recipe, data_root: Path, cache: Path, face_model, limit: int | None = None) -> Splits:
-    from train.sources import load_source
+    from emoview.train.sources import load_source
 
     labels = list(recipe.labels)
     train_parts, val_parts, extra, summary, artifacts = [], [], {}, {"sources": {}}, {}

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime import faces
-from realtime.console import stderr
-from realtime.errors import InputError
-from train.read_images import is_image_folder, read_image_folder
-from train.read_videos import is_video_folder, read_video_folder
+from emoview.realtime import faces
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import InputError
+from emoview.train.read_images import is_image_folder, read_image_folder
+from emoview.train.read_videos import is_video_folder, read_video_folder
 
 EXTRACT_VERSION = 1
 
@@ -191,7 +191,7 @@ def extract(files: list[tuple[str, Path]], cache: Path, model_path: Path, worker
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from realtime.cli import add_model_options, positive_int
+    from emoview.realtime.commands.cli import add_model_options, positive_int
 
     parser.add_argument("data", nargs="+", type=Path, help="dataset folders (image class folders, split folders, or videos + labels.csv)")
     parser.add_argument("--cache", type=Path, default=default_cache(), help="feature cache folder (default: %(default)s)")
@@ -201,7 +201,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from realtime.face_model import resolve_face_model
+    from emoview.realtime.face_model import resolve_face_model
 
     datasets = [(root, dataset_files(root)[: args.limit]) for root in args.data]  # bad paths fail first
     model_path = resolve_face_model(args.face_model)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.spec import N_BLENDSHAPES, FeatureSpec
+from emoview.realtime.spec import N_BLENDSHAPES, FeatureSpec
 
 
 def batch_normalize(points: np.ndarray, spec: FeatureSpec) -> np.ndarray:

@@ -8,6 +8,6 @@ in the runtime (`realtime.labels`), which `emoview eval` uses to match class fol
 
 from __future__ import annotations
 
-from realtime.labels import FER7, SYNONYMS, canonical
+from emoview.realtime.labels import FER7, SYNONYMS, canonical
 
 __all__ = ["FER7", "SYNONYMS", "canonical"]

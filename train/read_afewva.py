@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
+from emoview.realtime.errors import InputError
 
 NAMES = ("Anger", "Happy", "Shock", "Neutral", "Sad")
 # starting centroids in (valence, arousal); they only seed K-Means and name its clusters

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
+from emoview.realtime.errors import InputError
 
 VOTE_COLUMNS = (
     "ferplus_neutral", "ferplus_happiness", "ferplus_surprise", "ferplus_sadness", "ferplus_anger",

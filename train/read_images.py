@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.errors import InputError
-from train.labels import canonical
+from emoview.realtime.errors import InputError
+from emoview.train.labels import canonical
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 SUBJECT_RE = re.compile(r"^(S\d{3,})_")

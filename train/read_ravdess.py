@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
+from emoview.realtime.errors import InputError
 
 EMOTIONS = {1: "neutral", 2: "calm", 3: "happy", 4: "sad", 5: "angry", 6: "fear", 7: "disgust", 8: "surprise"}
 NAME_RE = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})")

@@ -11,8 +11,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.errors import InputError
-from train.labels import canonical
+from emoview.realtime.errors import InputError
+from emoview.train.labels import canonical
 
 LABELS_FILE = "labels.csv"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
-from train import augment
-from train.config import Recipe, Source, spec_of
-from train.data import SequenceSet, StillSet
-from train.features import batch_features
+from emoview.realtime.errors import InputError
+from emoview.train import augment
+from emoview.train.config import Recipe, Source, spec_of
+from emoview.train.data import SequenceSet, StillSet
+from emoview.train.features import batch_features
 
 
 def load_source(source: Source, path: Path, labels: list[str], recipe: Recipe, cache: Path, face_model, limit, artifacts):
@@ -47,12 +47,12 @@ def _onehot(y: np.ndarray, classes: int) -> np.ndarray:
 
 def cached_arrays(paths: list[Path], cache: Path, face_model, kind: str) -> list[dict]:
     """Cache entries for `paths`, extracting what is missing first (`emoview extract` does the same)."""
-    from train.extract import entry_path, extract, load_entry
+    from emoview.train.extract import entry_path, extract, load_entry
 
     missing = [p for p in paths if not entry_path(cache, p).is_file()]
     if missing:
-        from realtime.console import stderr
-        from realtime.face_model import resolve_face_model
+        from emoview.realtime.console import stderr
+        from emoview.realtime.face_model import resolve_face_model
 
         stderr.print(f"extracting {len(missing)} of {len(paths)} items not in the cache {cache}")
         extract([(kind, p) for p in missing], cache, resolve_face_model(face_model))
@@ -61,7 +61,7 @@ def cached_arrays(paths: list[Path], cache: Path, face_model, kind: str) -> list
 
 def still_pack(paths: list[Path], cache: Path, face_model) -> dict:
     """Points, blendshapes and found flags of many stills, packed once into one file for speed."""
-    from train.extract import save_atomic, settings_tag
+    from emoview.train.extract import save_atomic, settings_tag
 
     key = hashlib.sha1("\n".join(str(p.resolve()) for p in paths).encode()).hexdigest()[:16]
     pack = Path(cache) / settings_tag() / "packs" / f"{key}.npz"
@@ -79,7 +79,7 @@ def still_pack(paths: list[Path], cache: Path, face_model) -> dict:
 
 
 def _images(source, path, labels, recipe, cache, face_model, limit, artifacts):
-    from train.read_images import read_image_folder
+    from emoview.train.read_images import read_image_folder
 
     items = _spread(read_image_folder(path), limit)
     votes = _ferplus_rows(source, path) if source.labels != "folder" else {}
@@ -121,7 +121,7 @@ def _images(source, path, labels, recipe, cache, face_model, limit, artifacts):
 
 
 def _ferplus_rows(source: Source, path: Path) -> dict:
-    from train.read_ferplus import read_ferplus
+    from emoview.train.read_ferplus import read_ferplus
 
     for candidate in (path / "labels.csv", path.parent / "labels.csv"):
         if candidate.is_file():
@@ -131,7 +131,7 @@ def _ferplus_rows(source: Source, path: Path) -> dict:
 
 def _blend(row, name: str, labels: list[str]) -> np.ndarray:
     """Half the folder label, half the FER+ annotators' vote distribution over the recipe's classes."""
-    from train.read_ferplus import VOTE_LABELS
+    from emoview.train.read_ferplus import VOTE_LABELS
 
     votes = np.zeros(len(labels), np.float32)
     for count, vote in zip(row.votes, VOTE_LABELS):
@@ -146,7 +146,7 @@ def _sequences(source, tracks, labels, recipe, native):
     spec = spec_of(recipe)
     stride = recipe.train.stride
     features, mirrored, spans, names, subjects = [], [], [], [], []
-    from train.data import select
+    from emoview.train.data import select
 
     for points, shapes, label, subject in tracks:
         if len(points) == 0:
@@ -171,7 +171,7 @@ def _sequences(source, tracks, labels, recipe, native):
 
 
 def _ravdess(source, path, labels, recipe, cache, face_model, limit, artifacts):
-    from train.read_ravdess import read_ravdess_folder
+    from emoview.train.read_ravdess import read_ravdess_folder
 
     tracks, ignored, frames = [], Counter(), 0
     for track in _spread(read_ravdess_folder(path), limit):
@@ -186,7 +186,7 @@ def _ravdess(source, path, labels, recipe, cache, face_model, limit, artifacts):
 
 
 def _afewva(source, path, labels, recipe, cache, face_model, limit, artifacts):
-    from train.read_afewva import VAClusters, fit_clusters, read_afewva
+    from emoview.train.read_afewva import VAClusters, fit_clusters, read_afewva
 
     clips = _spread(read_afewva(path), limit)
     clusters = VAClusters.load(recipe.clusters) if recipe.clusters else fit_clusters(clips)
@@ -205,7 +205,7 @@ def _afewva(source, path, labels, recipe, cache, face_model, limit, artifacts):
 
 
 def _videos(source, path, labels, recipe, cache, face_model, limit, artifacts):
-    from train.read_videos import read_video_folder
+    from emoview.train.read_videos import read_video_folder
 
     items = _spread(read_video_folder(path), limit)
     entries = cached_arrays([it.path for it in items], cache, face_model, "video")

@@ -1,6 +1,6 @@
 """How steady a trained model is on real video, for several window lengths T.
 
-    python -m train.stability RUN VIDEO... [--windows 1,5,10,15,30] [--cache DIR] [--face-model PATH]
+    python -m emoview.train.stability RUN VIDEO... [--windows 1,5,10,15,30] [--cache DIR] [--face-model PATH]
 
 Faces are tracked in every frame with MediaPipe in video mode (cached like `emoview extract`); at
 each frame the model sees the last T frames, as the live analyzer does (shorter while the window
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.checkpoint import load_run
-from train.extract import default_cache
-from train.features import batch_features
-from train.sources import cached_arrays
+from emoview.train.checkpoint import load_run
+from emoview.train.extract import default_cache
+from emoview.train.features import batch_features
+from emoview.train.sources import cached_arrays
 
 
 @torch.no_grad()

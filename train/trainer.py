@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.console import stderr
-from realtime.errors import InputError
-from train import checkpoint, evaluate
-from train.config import Recipe, spec_of
-from train.data import Context, Splits, neutral_template
-from train.model import EmotionNet, ModelConfig
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import InputError
+from emoview.train import checkpoint, evaluate
+from emoview.train.config import Recipe, spec_of
+from emoview.train.data import Context, Splits, neutral_template
+from emoview.train.model import EmotionNet, ModelConfig
 
 
 def input_stats(train, ctx: Context, inputs: str, spec, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,7 +193,7 @@ def _ema(model, decay: float):
 
 
 def _resume(path, recipe, model, optimizer, scheduler, rng, ema=None) -> dict:
-    from train.config import recipe_from_dict
+    from emoview.train.config import recipe_from_dict
 
     payload = checkpoint.load(path)
     try:  # through the dataclasses, so settings added since the run started compare at their defaults

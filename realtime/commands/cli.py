@@ -15,7 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from realtime.errors import EmoviewError
+from emoview.realtime.errors import EmoviewError
 
 
 @dataclass(frozen=True)
@@ -27,16 +27,16 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "live": Command("realtime.live", "analyze a camera or video live, with a window and/or recording (default)"),
-    "analyze": Command("realtime.analyze", "turn a video into a per-second emotion timeline (JSON, CSV, PNG)"),
-    "bench": Command("realtime.bench", "measure FPS and latency per stage against the bare landmarker"),
-    "predict": Command("realtime.predict", "classify images or folders of images, optionally to JSON"),
+    "live": Command("emoview.realtime.commands.live", "analyze a camera or video live, with a window and/or recording (default)"),
+    "analyze": Command("emoview.realtime.commands.analyze", "turn a video into a per-second emotion timeline (JSON, CSV, PNG)"),
+    "bench": Command("emoview.realtime.commands.bench", "measure FPS and latency per stage against the bare landmarker"),
+    "predict": Command("emoview.realtime.commands.predict", "classify images or folders of images, optionally to JSON"),
     "eval": Command(
-        "realtime.predict", "score the model on an image folder <class>/<file>", "configure_eval", "run_eval"
+        "emoview.realtime.commands.predict", "score the model on an image folder <class>/<file>", "configure_eval", "run_eval"
     ),
-    "extract": Command("train.extract", "cache MediaPipe features of a dataset for training"),
-    "train": Command("train.cli", "train a CNN-BiLSTM from a recipe"),
-    "export": Command("export.cli", "export a trained run to a self-describing ONNX model"),
+    "extract": Command("emoview.train.extract", "cache MediaPipe features of a dataset for training"),
+    "train": Command("emoview.train.cli", "train a CNN-BiLSTM from a recipe"),
+    "export": Command("emoview.export.cli", "export a trained run to a self-describing ONNX model"),
 }
 DEFAULT_COMMAND = "live"
 

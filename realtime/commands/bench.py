@@ -21,14 +21,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from realtime.bench_runs import STAGE_ORDER, Floor, Measured, RunConfig, decode_frames, load_1m, measure_floor, run_pipeline
-from realtime.cli import positive_int
-from realtime.console import stderr
-from realtime.errors import InputError
-from realtime.face_model import resolve_face_model
-from realtime.files import write_text
-from realtime.live import add_analysis_options
-from realtime.sources import CameraSource, Source, VideoSource
+from emoview.realtime.commands.bench_runs import STAGE_ORDER, Floor, Measured, RunConfig, decode_frames, load_1m, measure_floor, run_pipeline
+from emoview.realtime.commands.cli import positive_int
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import InputError
+from emoview.realtime.face_model import resolve_face_model
+from emoview.realtime.files import write_text
+from emoview.realtime.commands.live import add_analysis_options
+from emoview.realtime.sources import CameraSource, Source, VideoSource
 
 DEFAULT_CAMERA_FRAMES = 300
 

@@ -16,17 +16,17 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from realtime.annotate import Overlay
-from realtime.console import stderr
-from realtime.errors import EmoviewError, InputError
-from realtime.files import unwritable
-from realtime.live import add_analysis_options, open_analyzer
-from realtime.monitor import FPSMonitor
-from realtime.pipeline import FrameResult
-from realtime.recorder import VideoSink, check_output_path
-from realtime.session import RunStats, Session, signals_deferred
-from realtime.sources import VideoSource
-from realtime.timeline import TimelineBuilder, write_csv, write_json
+from emoview.realtime.annotate import Overlay
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import EmoviewError, InputError
+from emoview.realtime.files import unwritable
+from emoview.realtime.commands.live import add_analysis_options, open_analyzer
+from emoview.realtime.monitor import FPSMonitor
+from emoview.realtime.pipeline import FrameResult
+from emoview.realtime.recorder import VideoSink, check_output_path
+from emoview.realtime.session import RunStats, Session, signals_deferred
+from emoview.realtime.sources import VideoSource
+from emoview.realtime.timeline import TimelineBuilder, write_csv, write_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +142,7 @@ def _spec(analyzer) -> dict:
 
 
 def _write(data: dict, labels: tuple[str, ...], paths: dict[str, Path], title: str) -> list[Path]:
-    from realtime.timeline_plot import plot_timeline
+    from emoview.realtime.timeline_plot import plot_timeline
 
     written = [write_json(data, paths["json"])]
     if "csv" in paths:

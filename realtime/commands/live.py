@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from realtime.annotate import Overlay
-from realtime.classifier import EmotionClassifier
-from realtime.cli import add_model_options, positive_int
-from realtime.console import stderr
-from realtime.display import Window, display_available
-from realtime.errors import EmoviewError, InputError
-from realtime.face_model import resolve_face_model
-from realtime.faces import FaceLandmarker
-from realtime.pipeline import Analyzer
-from realtime.recorder import VideoSink, check_output_path
-from realtime.session import RunStats, Session, signals_deferred
-from realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
+from emoview.realtime.annotate import Overlay
+from emoview.realtime.classifier import EmotionClassifier
+from emoview.realtime.commands.cli import add_model_options, positive_int
+from emoview.realtime.console import stderr
+from emoview.realtime.display import Window, display_available
+from emoview.realtime.errors import EmoviewError, InputError
+from emoview.realtime.face_model import resolve_face_model
+from emoview.realtime.faces import FaceLandmarker
+from emoview.realtime.pipeline import Analyzer
+from emoview.realtime.recorder import VideoSink, check_output_path
+from emoview.realtime.session import RunStats, Session, signals_deferred
+from emoview.realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
 
 
 def camera_arg(text: str) -> int | str:

@@ -23,13 +23,13 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from realtime.annotate import Overlay
-from realtime.faces import FaceLandmarker, to_mp_image
-from realtime.live import open_analyzer
-from realtime.monitor import FPSMonitor, Samples
-from realtime.recorder import VideoSink, _open_writer
-from realtime.session import Session, one_opencv_thread
-from realtime.sources import Source
+from emoview.realtime.annotate import Overlay
+from emoview.realtime.faces import FaceLandmarker, to_mp_image
+from emoview.realtime.commands.live import open_analyzer
+from emoview.realtime.monitor import FPSMonitor, Samples
+from emoview.realtime.recorder import VideoSink, _open_writer
+from emoview.realtime.session import Session, one_opencv_thread
+from emoview.realtime.sources import Source
 
 STAGE_ORDER = ("decode", "landmarks", "features", "model", "smoothing", "overlay", "encode", "record_wait")
 

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from realtime.console import stderr
-from realtime.errors import InputError
-from realtime.files import write_text
-from realtime.labels import canonical
+from emoview.realtime.console import stderr
+from emoview.realtime.errors import InputError
+from emoview.realtime.files import write_text
+from emoview.realtime.labels import canonical
 
 PHOTO_FACES = 5  # MediaPipe misses faces in group photos when asked for only one; the largest is used
 BATCH = 256  # rows per ONNX Runtime call: big enough to amortise the call, small enough for memory
@@ -69,7 +69,7 @@ def classify_files(files: list[Path], finder, classifier, label: str = "faces") 
     Returns a result per readable image (in input order) and the unreadable files, which are
     skipped: a folder with a stray text file or a truncated download is still worth scoring.
     """
-    from realtime.faces import read_image
+    from emoview.realtime.faces import read_image
 
     spec = classifier.spec
     results: list[ImageResult] = []
@@ -106,14 +106,14 @@ def box_area(face) -> int:
 
 def open_classifier(args: argparse.Namespace):
     """Loaded first, so a bad --model fails before the slower face model loads."""
-    from realtime.classifier import EmotionClassifier
+    from emoview.realtime.classifier import EmotionClassifier
 
     return EmotionClassifier(args.model, threads=args.threads)
 
 
 def open_finder(args: argparse.Namespace):
-    from realtime.face_model import resolve_face_model
-    from realtime.faces import StillFaceFinder
+    from emoview.realtime.face_model import resolve_face_model
+    from emoview.realtime.faces import StillFaceFinder
 
     return StillFaceFinder(resolve_face_model(args.face_model), max_faces=PHOTO_FACES)
 
@@ -153,7 +153,7 @@ def write_json(payload: dict, target: str) -> None:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    from realtime.cli import add_model_options, positive_int
+    from emoview.realtime.commands.cli import add_model_options, positive_int
 
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
     parser.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
