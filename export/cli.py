@@ -42,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, markup=False, soft_wrap=True)
     with stderr.status(f"loading {args.run}"):
         run_data = load_run(args.run)
+    spec = run_data.spec
     staging = out.with_name(f".{out.name}.exporting")
     try:
         with stderr.status(f"exporting to {out}"):
             export_onnx(run_data.model, run_data.spec, staging, model_metadata(run_data))
         with stderr.status("comparing torch and ONNX Runtime"):
-            parity = check_parity(run_data.model, staging, run_data.spec.feature_size)
+            parity = check_parity(run_data.model, staging, spec.feature_size, crop=spec.crop, embedding=spec.embedding)
         os.replace(staging, out)
     except OSError as exc:
         raise InputError(f"cannot write {out} ({exc.strerror or exc}); choose a writable --out path") from None
@@ -55,9 +56,13 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):  # nothing to clean up when the folder could not be made
             staging.unlink(missing_ok=True)
 
-    spec = run_data.spec
     console.print(f"exported {run_data.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB, weights inside)")
-    console.print(f"axes: features[batch, time, {spec.feature_size}] -> probabilities[batch, {len(spec.labels)}]; time axis symbolic")
+    if spec.appearance:
+        console.print(f"axes: features[batch, time, {spec.feature_size}], crop[batch, 1, {spec.crop}, {spec.crop}], "
+                      f"embeddings[batch, time, {spec.embedding}] -> probabilities[batch, {len(spec.labels)}], "
+                      f"embedding[batch, {spec.embedding}]; time axis symbolic")
+    else:
+        console.print(f"axes: features[batch, time, {spec.feature_size}] -> probabilities[batch, {len(spec.labels)}]; time axis symbolic")
     plural = "s" if spec.window != 1 else ""
     console.print(f"labels: {', '.join(spec.labels)}; default window {spec.window} frame{plural}")
     cases = ", ".join(f"B{b}/T{t} {d:.1e}" for (b, t), d in sorted(parity.cases.items()))
@@ -67,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if headline:
         console.print("metrics from training: " + ", ".join(f"{k} {_fmt(v)}" for k, v in headline.items()))
 
-    if args.int8:
+    if args.int8 and spec.appearance:
+        console.print("int8: not written (dynamic quantization covers the landmark model's LSTM and linear layers, "
+                      "not a fused model's convolutions)")
+    elif args.int8:
         from emoview.export.quantize import EvalSet, quantize_int8, random_eval_set
 
         val = load_val_features(run_data)

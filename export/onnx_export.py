@@ -17,7 +17,7 @@ import onnx
 import torch
 from onnx.external_data_helper import uses_external_data
 
-from emoview.realtime.classifier import INPUT_NAME, OUTPUT_NAME
+from emoview.realtime.classifier import CROP_INPUT, EMBEDDING_OUTPUT, EMBEDDINGS_INPUT, INPUT_NAME, OUTPUT_NAME
 from emoview.realtime.errors import InputError, ModelError
 from emoview.realtime.spec import METADATA_KEY, FeatureSpec
 
@@ -66,15 +66,26 @@ def export_onnx(
 
 def _trace_to_onnx(model: torch.nn.Module, spec: FeatureSpec, path: Path) -> None:
     example = torch.zeros(1, spec.window, spec.feature_size)
+    inputs, outputs = [INPUT_NAME], [OUTPUT_NAME]
+    axes = {INPUT_NAME: {0: BATCH_AXIS, 1: TIME_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}}
+    args = (example,)
+    if spec.appearance:  # one step of a fused model: the newest crop in, its embedding out
+        from emoview.train.model import FusedStep
+
+        model = FusedStep(model).eval()
+        args = (example, torch.zeros(1, 1, spec.crop, spec.crop), torch.zeros(1, spec.window, spec.embedding))
+        inputs += [CROP_INPUT, EMBEDDINGS_INPUT]
+        outputs += [EMBEDDING_OUTPUT]
+        axes.update({CROP_INPUT: {0: BATCH_AXIS}, EMBEDDINGS_INPUT: {0: BATCH_AXIS, 1: TIME_AXIS}, EMBEDDING_OUTPUT: {0: BATCH_AXIS}})
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and LSTM batch-size notes
         torch.onnx.export(
             model,
-            (example,),
+            args,
             str(path),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS, 1: TIME_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
         )
@@ -99,18 +110,22 @@ def check_saved_graph(path: str | os.PathLike) -> None:
     """Fail loudly unless the file has symbolic batch and time axes, opset >= 17 and inline weights."""
     proto = onnx.load(str(path), load_external_data=False)
     problems = []
-    inputs = [i for i in proto.graph.input if i.name == INPUT_NAME]
-    if not inputs:
-        problems.append(f"no input named {INPUT_NAME!r}")
-    else:
-        dims = inputs[0].type.tensor_type.shape.dim
-        if len(dims) != 3:
-            problems.append(f"input has {len(dims)} axes, not 3 (batch, time, features)")
-        else:
-            for axis, name in ((0, BATCH_AXIS), (1, TIME_AXIS)):
-                if not dims[axis].dim_param or dims[axis].HasField("dim_value"):
-                    fixed = dims[axis].dim_value if dims[axis].HasField("dim_value") else "unnamed"
-                    problems.append(f"{name} axis is fixed ({fixed}), not symbolic")
+    names = [i.name for i in proto.graph.input]
+    # features, and a fused model's embeddings, have symbolic (batch, time); its crop a symbolic batch
+    for input_name, rank, symbolic in ((INPUT_NAME, 3, (BATCH_AXIS, TIME_AXIS)), (EMBEDDINGS_INPUT, 3, (BATCH_AXIS, TIME_AXIS)),
+                                       (CROP_INPUT, 4, (BATCH_AXIS,))):
+        if input_name not in names:
+            if input_name == INPUT_NAME:
+                problems.append(f"no input named {INPUT_NAME!r}")
+            continue
+        dims = proto.graph.input[names.index(input_name)].type.tensor_type.shape.dim
+        if len(dims) != rank:
+            problems.append(f"input {input_name} has {len(dims)} axes, not {rank}")
+            continue
+        for axis, name in enumerate(symbolic):
+            if not dims[axis].dim_param or dims[axis].HasField("dim_value"):
+                fixed = dims[axis].dim_value if dims[axis].HasField("dim_value") else "unnamed"
+                problems.append(f"{name} axis of {input_name} is fixed ({fixed}), not symbolic")
     outputs = [o for o in proto.graph.output if o.name == OUTPUT_NAME]
     if not outputs:
         problems.append(f"no output named {OUTPUT_NAME!r}")

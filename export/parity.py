@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from emoview.export.onnx_export import ExportError
-from emoview.realtime.classifier import INPUT_NAME, OUTPUT_NAME
+from emoview.realtime.classifier import CROP_INPUT, EMBEDDING_OUTPUT, EMBEDDINGS_INPUT, INPUT_NAME, OUTPUT_NAME
 
 PARITY_LENGTHS = (1, 15, 90)
 PARITY_BATCHES = (1, 4)
@@ -45,8 +45,11 @@ def check_parity(
     batches: tuple[int, ...] = PARITY_BATCHES,
     tolerance: float = TOLERANCE,
     seed: int = 0,
+    crop: int = 0,
+    embedding: int = 0,
 ) -> ParityResult:
-    """Max |Δ| between torch and ONNX Runtime probabilities; raises ExportError above `tolerance`."""
+    """Max |Δ| between torch and ONNX Runtime probabilities (and, for a fused model with a `crop`,
+    the new frame's embedding); raises ExportError above `tolerance`."""
     session = ort_session(path)
     rng = np.random.default_rng(seed)
     cases = {}
@@ -54,10 +57,18 @@ def check_parity(
     for batch in batches:
         for length in lengths:
             windows = rng.standard_normal((batch, length, features)).astype(np.float32)
+            feeds = {INPUT_NAME: windows}
             with torch.no_grad():
-                expected = model(torch.from_numpy(windows)).numpy()
+                if crop:
+                    feeds[CROP_INPUT] = rng.random((batch, 1, crop, crop)).astype(np.float32)
+                    feeds[EMBEDDINGS_INPUT] = rng.standard_normal((batch, length, embedding)).astype(np.float32)
+                    probs, new = model.step(*(torch.from_numpy(feeds[k]) for k in (INPUT_NAME, CROP_INPUT, EMBEDDINGS_INPUT)))
+                    expected = np.concatenate([probs.numpy(), new.numpy()], axis=1)
+                else:
+                    expected = model(torch.from_numpy(windows)).numpy()
             try:
-                actual = session.run([OUTPUT_NAME], {INPUT_NAME: windows})[0]
+                outputs = [OUTPUT_NAME, EMBEDDING_OUTPUT] if crop else [OUTPUT_NAME]
+                actual = np.concatenate(session.run(outputs, feeds), axis=1)
             except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: a shape the graph cannot take
                 raise ExportError(f"ONNX Runtime cannot run the exported model at batch {batch}, T={length} ({str(exc).splitlines()[0][:160]}); this is a bug in export") from None
             if actual.shape != expected.shape:

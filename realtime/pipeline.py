@@ -1,7 +1,9 @@
 """One frame in, every face's smoothed emotion out: landmarks -> features -> window -> model.
 
 The `Analyzer` is the same for the live window, recordings, timelines and the benchmark, so what
-the benchmark measures is what the user runs. It times each stage of every frame.
+the benchmark measures is what the user runs. It times each stage of every frame. With a fused
+model, each face's aligned crop of the frame goes to the model too, and the embedding the model
+returns for it is kept in the face's window: no frame's crop is ever encoded twice.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ class Analyzer:
             features=self.spec.feature_size,
             smoothing_s=0.0 if stills else smoothing_s,
             margin=margin,
+            embedding=self.spec.embedding,
         )
+        self._no_embedding = np.zeros(self.spec.embedding, np.float32)  # a placeholder until the model answers
 
     def analyze(self, frame: Frame) -> FrameResult:
         """Both stages, one after the other, in the calling thread."""
@@ -98,17 +102,21 @@ class Analyzer:
         if self.stills:
             self.tracker.reset()
         tracks = self.tracker.update(faces, frame.timestamp_ms)
+        spec = self.spec
+        crops = {}
         for track in tracks:
-            spec = self.spec
             track.window.push(spec.frame_features(spec.select_points(track.face.points), track.face.blendshapes))
+            if spec.appearance:
+                crops[track.id] = spec.face_crop(frame.image, track.face.points)
+                track.embeddings.push(self._no_embedding)  # the newest frame's comes back from the model
         lap("features")
-        raw = self._classify(tracks)
+        raw = self._classify(tracks, crops)
         lap("model")
         results = [self._smooth(track, raw[track.id], frame.timestamp_ms) for track in tracks]
         lap("smoothing")
         return FrameResult(frame, results, timings)
 
-    def _classify(self, tracks: list[Track]) -> dict[int, np.ndarray]:
+    def _classify(self, tracks: list[Track], crops: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """One model call per distinct window length (usually one call for all faces)."""
         by_length: dict[int, list[Track]] = {}
         for track in tracks:
@@ -116,8 +124,16 @@ class Analyzer:
         raw: dict[int, np.ndarray] = {}
         for group in by_length.values():
             batch = np.stack([track.window.window() for track in group])
-            for track, probabilities in zip(group, self.classifier.predict(batch)):
-                raw[track.id] = probabilities
+            if self.spec.appearance:
+                probabilities, embeddings = self.classifier.step(
+                    batch, np.stack([crops[t.id] for t in group]), np.stack([t.embeddings.window() for t in group])
+                )
+                for track, embedding in zip(group, embeddings):
+                    track.embeddings.replace_last(embedding)
+            else:
+                probabilities = self.classifier.predict(batch)
+            for track, row in zip(group, probabilities):
+                raw[track.id] = row
         return raw
 
     def _smooth(self, track: Track, probabilities: np.ndarray, timestamp_ms: float) -> FaceResult:

@@ -24,6 +24,14 @@ class RingBuffer:
         self._next = (self._next + 1) % self.size
         self.count = min(self.count + 1, self.size)
 
+    def replace_last(self, frame: np.ndarray) -> None:
+        """Overwrite the newest frame (a fused model's embedding, known only after the model ran)."""
+        if self.count == 0:
+            raise IndexError("replace_last on an empty ring buffer")
+        last = (self._next - 1) % self.size
+        self._data[last] = frame
+        self._data[last + self.size] = frame
+
     def window(self) -> np.ndarray:
         """The last min(count, size) frames, oldest first: a view, valid until the next push."""
         end = self._next + self.size

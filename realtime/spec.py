@@ -13,10 +13,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from realtime.layouts import LAYOUTS, Layout
+from emoview.realtime.layouts import LAYOUTS, Layout
 
 SPEC_NAME = "emoview-landmarks"
-SPEC_VERSION = 1
+# version 1: landmarks and blendshapes; version 2 adds the aligned face crop (`crop`, `embedding`).
+# A spec is written with the lowest version that describes it, so a landmark-only model made today
+# still loads in an emoview that knows only version 1.
+SPEC_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "emoview.spec"
 N_BLENDSHAPES = 52
 ALIGNMENTS = ("roll", "rigid3d")
@@ -37,6 +41,10 @@ class FeatureSpec:
     blendshapes append MediaPipe's 52 blendshape scores (only the MediaPipe mesh has them)
     window      frames per classification window (the model also accepts shorter windows)
     labels      class names, in the order of the model's output
+    crop        side in pixels of the aligned grey face crop the model also looks at
+                (`realtime.crop`); 0 for a landmark-only model
+    embedding   length of the per-frame crop embedding the model returns and gets back, for
+                earlier frames, with the next window (0 without a crop)
     """
 
     labels: tuple[str, ...]
@@ -45,6 +53,8 @@ class FeatureSpec:
     align: str = "rigid3d"
     blendshapes: bool = True
     window: int = 15
+    crop: int = 0
+    embedding: int = 0
     name: str = field(default=SPEC_NAME)
     version: int = field(default=SPEC_VERSION)
 
@@ -53,8 +63,14 @@ class FeatureSpec:
         problems = []
         if self.name != SPEC_NAME:
             problems.append(f"unknown spec name {self.name!r}")
-        if self.version != SPEC_VERSION:
-            problems.append(f"spec version {self.version} (this emoview reads version {SPEC_VERSION})")
+        if self.version not in READABLE_VERSIONS:
+            problems.append(f"spec version {self.version} (this emoview reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+        elif self.version == 1 and (self.crop or self.embedding):
+            problems.append("a version 1 spec has no crop")
+        if self.crop and not 16 <= self.crop <= 256:
+            problems.append(f"crop must be 0 or 16..256 pixels, not {self.crop}")
+        if bool(self.crop) != bool(self.embedding > 0) or self.embedding < 0:
+            problems.append(f"a crop needs an embedding length and only a crop has one (crop {self.crop}, embedding {self.embedding})")
         if self.layout not in LAYOUTS:
             problems.append(f"unknown layout {self.layout!r}")
         if self.dims not in (2, 3):
@@ -69,6 +85,12 @@ class FeatureSpec:
             problems.append("a model needs at least two labels")
         if problems:
             raise SpecError("; ".join(problems))
+        object.__setattr__(self, "version", 2 if self.crop else 1)
+
+    @property
+    def appearance(self) -> bool:
+        """Whether the model also looks at the face crop (a fused model)."""
+        return self.crop > 0
 
     @property
     def layout_def(self) -> Layout:
@@ -79,7 +101,10 @@ class FeatureSpec:
         return self.layout_def.size * self.dims + (N_BLENDSHAPES if self.blendshapes else 0)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not self.crop:  # exactly what version 1 wrote
+            del data["crop"], data["embedding"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureSpec":
@@ -118,6 +143,14 @@ class FeatureSpec:
                 raise SpecError("this model needs blendshapes, and the face has none")
             parts.append(np.asarray(blendshapes, dtype=np.float32).reshape(N_BLENDSHAPES))
         return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+    def face_crop(self, image: np.ndarray, mesh478: np.ndarray) -> np.ndarray:
+        """This spec's aligned grey crop (crop, crop) uint8 of a face in `image`, placed by its
+        MediaPipe mesh in the image's pixels (`realtime.crop`)."""
+        from emoview.realtime.crop import align_crop
+
+        return align_crop(image, self.select_points(mesh478), self.layout_def, self.crop)
 
 
 def normalize_points(points: np.ndarray, layout: Layout, dims: int, align: str) -> np.ndarray:

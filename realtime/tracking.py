@@ -24,6 +24,7 @@ class Track:
     smoother: ProbabilitySmoother
     last_seen_ms: float
     seen: bool = True  # matched in the current frame
+    embeddings: RingBuffer | None = None  # a fused model's crop embeddings, one per frame of `window`
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -43,9 +44,11 @@ class FaceTracker:
         max_missing_s: float = 0.5,
         smoothing_s: float = 0.25,
         margin: float = 0.08,
+        embedding: int = 0,
     ) -> None:
         self.window = window
         self.features = features
+        self.embedding = embedding
         self.min_iou = min_iou
         self.max_missing_s = max_missing_s
         self.smoothing_s = smoothing_s
@@ -85,6 +88,7 @@ class FaceTracker:
             window=RingBuffer(self.window, self.features),
             smoother=ProbabilitySmoother(self.smoothing_s, self.margin),
             last_seen_ms=timestamp_ms,
+            embeddings=RingBuffer(self.window, self.embedding) if self.embedding else None,
         )
         self.tracks[track.id] = track
         return track

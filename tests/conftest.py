@@ -57,3 +57,19 @@ def real_face(face_model, samples):
         faces = landmarker.detect(cv2.imread(str(samples / "single_face.jpg")))
     assert len(faces) == 1
     return faces[0]
+
+
+@pytest.fixture(scope="session")
+def fused_model(tmp_path_factory) -> Path:
+    """An untrained fused model (landmarks + a 48x48 face crop), through the real export path."""
+    import torch
+
+    from emoview.export.onnx_export import export_onnx
+    from emoview.realtime.spec import FeatureSpec
+    from emoview.train.model import EmotionNet, ModelConfig
+
+    torch.manual_seed(0)
+    spec = FeatureSpec(labels=FER_LABELS, window=15, crop=48, embedding=8)
+    config = ModelConfig(features=spec.feature_size, classes=len(FER_LABELS), conv_channels=(16, 32), lstm_hidden=16,
+                         crop=48, embedding=8, encoder_channels=(8, 8, 16, 16))
+    return export_onnx(EmotionNet(config), spec, tmp_path_factory.mktemp("fused") / "fused.onnx", {"purpose": "tests"})

@@ -7,7 +7,7 @@ import pytest
 
 from emoview.realtime.errors import InputError
 from emoview.train.read_afewva import NAMES, VAClusters, fit_clusters, name_centroids, read_afewva
-from emoview.train.read_ferplus import majority, read_ferplus
+from emoview.realtime.ferplus import majority, read_ferplus
 from emoview.train.read_images import read_image_folder
 from emoview.train.read_ravdess import parse_name, read_openface_csv, read_ravdess_folder
 from emoview.train.read_videos import is_video_folder, read_video_folder

@@ -32,7 +32,10 @@ class Source:
     role: str = "train"
     weight: float = 1.0  # how often its items are drawn per epoch, relative to their count
     holdout: float = 0.2  # share of subjects held out (role split)
-    labels: str = "folder"  # folder | ferplus (FER+ majority) | blend (folder and FER+ votes, 50/50)
+    # folder | ferplus (FER+ majority) | blend (folder and FER+ votes, 50/50) | votes (the FER+ vote
+    # distribution as a soft target, plurality as the class) | plurality (FER+ plurality: what
+    # `emoview eval --labels ferplus` scores; ties and non-emotions are left out and counted)
+    labels: str = "folder"
     drop: list[str] = field(default_factory=list)  # classes to leave out (e.g. CK+ contempt)
     rename: dict[str, str] = field(default_factory=dict)  # e.g. RAVDESS calm -> neutral
 
@@ -44,6 +47,20 @@ class SpecConfig:
     align: str = "rigid3d"
     blendshapes: bool = True
     window: int = 15
+    crop: int = 0  # aligned face crop side (0: a landmark-only model)
+    embedding: int = 0  # crop embedding length
+
+
+@dataclass
+class CropAugment:
+    """How training varies the face crops (fused models). Flips go with the landmark mirror."""
+
+    rotate_deg: float = 10.0  # uniform +-
+    scale: float = 0.1  # uniform 1 +- scale
+    shift: float = 0.08  # uniform +-, in crop sides
+    light: float = 0.3  # brightness and contrast, uniform 1 +- light
+    blur: float = 0.2  # share of crops blurred (3x3 Gaussian)
+    erase: float = 0.5  # share of crops with a random rectangle erased (hands, hair)
 
 
 @dataclass
@@ -63,9 +80,13 @@ class TrainConfig:
     short_window_max: int = 0  # longest of those shorter windows; 0 = window - 1
     val_window: int = 0  # frames per validation window; 0 = the spec's window (`emoview eval` uses 1)
     stride: int = 5  # sliding-window stride for real sequences
-    inputs: str = "both"  # both | landmarks | blendshapes: ablation mask inside the model
+    inputs: str = "both"  # both | landmarks | blendshapes | crop (a fused model's crop alone): ablation mask inside the model
+    # two-stage training of a fused model: start the crop encoder from this run's checkpoint (a
+    # best.pt path) and keep it frozen, so only the landmark and temporal layers learn
+    encoder_from: str = ""
     epoch_size: int = 0  # windows per epoch; 0 = as many as there are training items
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is what is validated and kept
+    autocast: str = ""  # "bf16": train in bfloat16 autocast (2.3x faster for the crop CNN on CPUs with AVX512-BF16)
 
 
 @dataclass
@@ -77,6 +98,7 @@ class Recipe:
     spec: SpecConfig = field(default_factory=SpecConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     motion: Motion = field(default_factory=Motion)
+    crops: CropAugment = field(default_factory=CropAugment)
     model: dict = field(default_factory=dict)  # ModelConfig overrides
     clusters: str = ""  # afewva: a saved VAClusters json to reuse instead of fitting
 
@@ -98,6 +120,7 @@ def recipe_from_dict(data: dict, where: str = "recipe") -> Recipe:
     data["spec"] = _build(SpecConfig, data.get("spec", {}), f"{where} [spec]")
     data["train"] = _build(TrainConfig, data.get("train", {}), f"{where} [train]")
     data["motion"] = _build(Motion, data.get("motion", {}), f"{where} [motion]")
+    data["crops"] = _build(CropAugment, data.get("crops", {}), f"{where} [crops]")
     recipe = _build(Recipe, data, where)
     if not recipe.sources:
         raise InputError(f"{where} lists no [[sources]]")

@@ -49,15 +49,19 @@ class StillSet:
     weight: np.ndarray  # (N,) relative chance of being drawn
     subjects: list
     missed: list = field(default_factory=list)  # (label, subject) of faces not found
+    crops: np.ndarray | None = None  # (N, S, S) uint8 aligned face crops (fused models)
 
     def __len__(self) -> int:
         return len(self.y)
 
-    def windows(self, idx, frames: int, rng: np.random.Generator | None, ctx: Context, augment_: bool) -> np.ndarray:
+    def windows(self, idx, frames: int, rng: np.random.Generator | None, ctx: Context, augment_: bool, flip=None) -> np.ndarray:
+        """`flip`: which items to mirror (the caller's, so crops can be mirrored with them); by
+        default drawn here with the context's mirror probability."""
         pts = self.points[idx]
         shapes = None if self.blendshapes is None else self.blendshapes[idx]
-        if augment_ and ctx.mirror > 0:
+        if augment_ and flip is None and ctx.mirror > 0:
             flip = rng.random(len(idx)) < ctx.mirror
+        if augment_ and flip is not None:
             pts = np.where(flip[:, None, None], augment.mirror_points(pts, self.native), pts)
             if shapes is not None:
                 shapes = np.where(flip[:, None], augment.mirror_blendshapes(shapes), shapes)
@@ -130,7 +134,10 @@ def concat(sets: list, name: str):
         if len({s.native for s in sets}) > 1:
             raise InputError("all still datasets of a recipe must come from the same landmark layout")
         shapes = None if first.blendshapes is None else cat("blendshapes")
-        return StillSet(name, cat("points"), first.native, shapes, cat("y"), cat("target"), cat("weight"), subjects, missed)
+        if len({s.crops is None for s in sets}) > 1:
+            raise InputError("all still datasets of a recipe must have crops, or none")
+        crops = None if first.crops is None else cat("crops")
+        return StillSet(name, cat("points"), first.native, shapes, cat("y"), cat("target"), cat("weight"), subjects, missed, crops)
     features, mirrored, spans = [], [], []
     for s in sets:
         offset = len(features)
@@ -159,7 +166,8 @@ def take(ds, mask: np.ndarray, name: str):
     missed = [m for m in ds.missed if m[1] in kept]
     if isinstance(ds, StillSet):
         shapes = None if ds.blendshapes is None else ds.blendshapes[idx]
-        return StillSet(name, ds.points[idx], ds.native, shapes, ds.y[idx], ds.target[idx], ds.weight[idx], subjects, missed)
+        crops = None if ds.crops is None else ds.crops[idx]
+        return StillSet(name, ds.points[idx], ds.native, shapes, ds.y[idx], ds.target[idx], ds.weight[idx], subjects, missed, crops)
     spans = [ds.spans[i] for i in idx]
     return SequenceSet(name, ds.features, ds.mirrored, spans, ds.y[idx], ds.target[idx], ds.weight[idx], subjects, missed)
 

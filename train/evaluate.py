@@ -16,12 +16,20 @@ import torch
 @torch.no_grad()
 def predict(model, ds, ctx, frames: int, batch: int = 512) -> np.ndarray:
     """Class probabilities (N, C) for every item/window of a set, without augmentation."""
+    from emoview.train.crop_augment import to_tensor
+
     model.eval()
+    fused = getattr(model, "encoder", None) is not None
+    crops = getattr(ds, "crops", None)
+    if fused and crops is None:
+        from emoview.realtime.errors import InputError
+
+        raise InputError(f"{ds.name} has no face crops, and this model looks at them; fused models train and score on still images")
     out = []
     for start in range(0, len(ds), batch):
         idx = np.arange(start, min(start + batch, len(ds)))
         x = torch.from_numpy(ds.windows(idx, frames, None, ctx, False))
-        out.append(model(x).numpy())
+        out.append((model(x, to_tensor(crops[idx])) if fused else model(x)).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.classes), np.float32)
 
 

@@ -3,6 +3,12 @@
 Input is a batch of feature windows (batch, time, features); output is class probabilities. The
 convolutions are "same"-padded, so any window length T >= 1 works, which is what lets the runtime
 classify a face from its first frame while its window is still filling.
+
+A fused model (`crop` > 0) also looks at the face: a small CNN (`CropEncoder`) turns each frame's
+aligned grey crop into an embedding, which joins that frame's landmark features before the
+temporal layers. The encoder runs once per frame: at run time the model gets the new frame's crop
+and the embeddings it returned for the window's earlier frames (`step`), so a 15-frame window
+costs one encoder pass, not fifteen.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ class ModelConfig:
     # still then gives the same convolution output at T=1 as inside a long window, so one-frame
     # windows (`emoview predict`, the first frames live) and full windows agree
     padding: str = "zeros"
+    crop: int = 0  # side of the aligned face crop (0: landmarks only)
+    embedding: int = 0  # crop embedding per frame
+    encoder_channels: tuple[int, ...] = (32, 64, 128, 192)  # CropEncoder stages
+    temperature: float = 1.0  # calibration: probabilities are softmax(logits / temperature)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,7 +48,39 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> "ModelConfig":
         data = dict(data)
         data["conv_channels"] = tuple(data["conv_channels"])
+        if "encoder_channels" in data:
+            data["encoder_channels"] = tuple(data["encoder_channels"])
         return cls(**data)
+
+
+class CropEncoder(nn.Module):
+    """Aligned grey face crop (B, 1, N, N), values 0..1, to an embedding (B, E).
+
+    Light is normalised first, per crop (zero mean, unit spread), so a dim room and a bright one
+    look alike. Then one full-resolution convolution, three stages of two 3x3 conv-BN-ReLU at
+    halving resolutions, global average pooling and a projection. One conv (not two) at full
+    resolution: it is where a plain VGG-style CNN spends a fifth of its multiply-adds for little.
+    """
+
+    def __init__(self, channels: tuple[int, ...], embedding: int, dropout: float) -> None:
+        super().__init__()
+
+        def conv(a: int, b: int) -> list[nn.Module]:
+            return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+
+        layers = conv(1, channels[0]) + [nn.MaxPool2d(2)]
+        for i in range(1, len(channels)):
+            layers += conv(channels[i - 1], channels[i]) + conv(channels[i], channels[i])
+            if i < len(channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.body = nn.Sequential(*layers)
+        self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels[-1], embedding), nn.BatchNorm1d(embedding))
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        mean = crops.mean(dim=(2, 3), keepdim=True)
+        std = crops.std(dim=(2, 3), keepdim=True).clamp_min(0.02)
+        x = self.body((crops - mean) / std)
+        return self.project(x.mean(dim=(2, 3)))
 
 
 class ConvBlock(nn.Module):
@@ -67,8 +109,10 @@ class EmotionNet(nn.Module):
         self.register_buffer("input_scale", torch.ones(config.features))
         self.input_norm = nn.LayerNorm(config.features) if config.layer_norm else nn.Identity()
         self.input_drop = nn.Dropout(config.input_dropout)
+        self.encoder = CropEncoder(config.encoder_channels, config.embedding, config.dropout) if config.crop else None
+        width = config.features + (config.embedding if config.crop else 0)
         self.conv = nn.Sequential(
-            ConvBlock(config.features, c1, config.first_kernel or config.kernel, config.dropout, config.padding),
+            ConvBlock(width, c1, config.first_kernel or config.kernel, config.dropout, config.padding),
             ConvBlock(c1, c2, config.kernel, config.dropout, config.padding),
         )
         self.lstm = nn.LSTM(c2, config.lstm_hidden, batch_first=True, bidirectional=True)
@@ -85,9 +129,20 @@ class EmotionNet(nn.Module):
         self.input_scale.copy_(scale)
         self.input_shift.copy_(-mean * scale)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, crops: torch.Tensor) -> torch.Tensor:
+        """(B, E) embeddings of (B, N, N) or (B, 1, N, N) crops."""
+        return self.encoder(crops if crops.dim() == 4 else crops[:, None])
+
+    def logits(self, x: torch.Tensor, crops: torch.Tensor | None = None, embeddings: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, F) landmark features. A fused model also takes either `crops` (B, N, N): one
+        still per window, its embedding repeated over the window (training on stills), or
+        `embeddings` (B, T, E): one per frame, already computed."""
         x = x * self.input_scale + self.input_shift
         x = self.input_drop(self.input_norm(x))  # (B, T, F)
+        if self.encoder is not None:
+            if embeddings is None:
+                embeddings = self.embed(crops)[:, None, :].expand(-1, x.shape[1], -1)
+            x = torch.cat([x, embeddings.to(x.dtype)], dim=2)
         x = self.conv(x.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
         out, _ = self.lstm(x)  # (B, T, 2H)
         if self.attention is not None:
@@ -100,5 +155,25 @@ class EmotionNet(nn.Module):
             pooled = torch.cat([out[:, -1, :half], out[:, 0, half:]], dim=1)
         return self.head(pooled)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(x), dim=-1)
+    def forward(self, x: torch.Tensor, crops: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.softmax(self.logits(x, crops) / self.config.temperature, dim=-1)
+
+    def step(self, x: torch.Tensor, crop: torch.Tensor, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the exported fused model computes for one new frame per face: x (B, T, F) the
+        window's features, crop (B, 1, N, N) the newest frame's crop, embeddings (B, T, E) the
+        earlier frames' embeddings (the last row, the newest frame's, is ignored). Returns the
+        probabilities and the new frame's embedding, which the caller keeps for the next windows."""
+        new = self.embed(crop)
+        sequence = torch.cat([embeddings[:, :-1], new[:, None, :]], dim=1)
+        return torch.softmax(self.logits(x, embeddings=sequence) / self.config.temperature, dim=-1), new
+
+
+class FusedStep(nn.Module):
+    """`EmotionNet.step` as a module's forward, for the ONNX exporter."""
+
+    def __init__(self, net: EmotionNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, crop: torch.Tensor, embeddings: torch.Tensor):
+        return self.net.step(x, crop, embeddings)

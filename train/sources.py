@@ -78,9 +78,15 @@ def still_pack(paths: list[Path], cache: Path, face_model) -> dict:
     return arrays
 
 
+LABEL_MODES = ("folder", "ferplus", "blend", "votes", "plurality")
+
+
 def _images(source, path, labels, recipe, cache, face_model, limit, artifacts):
+    from emoview.realtime.ferplus import plurality, vote_distribution
     from emoview.train.read_images import read_image_folder
 
+    if source.labels not in LABEL_MODES:
+        raise InputError(f"source {source.name}: labels must be one of {', '.join(LABEL_MODES)}, not {source.labels!r}")
     items = _spread(read_image_folder(path), limit)
     votes = _ferplus_rows(source, path) if source.labels != "folder" else {}
     keep, names, targets, ignored = [], [], [], Counter()
@@ -91,6 +97,14 @@ def _images(source, path, labels, recipe, cache, face_model, limit, artifacts):
             row = votes.get(item.path.resolve())
             if source.labels == "ferplus":
                 name = _label(source, row.label if row else None, labels)
+            elif source.labels in ("votes", "plurality"):
+                name = _label(source, plurality(row.votes) if row else None, labels)
+                if source.labels == "votes" and row is not None:
+                    target = vote_distribution(row.votes, labels)
+                    if target is None:  # mostly not a readable face: left out of training
+                        name = None
+                    elif name is None:  # a tie at the top: still a good soft target
+                        name = labels[int(np.argmax(target))]
             elif row is not None:
                 target = _blend(row, name, labels)
         if name is None:
@@ -107,10 +121,14 @@ def _images(source, path, labels, recipe, cache, face_model, limit, artifacts):
     target = np.stack([t if t is not None else _onehot(yy, len(labels)) for t, yy in zip(targets, y)])
     subjects = [items[i].subject for i in keep]
     missed = [(names[j], subjects[j]) for j in np.flatnonzero(~found)]
+    spec = spec_of(recipe)
+    crops = None
+    if spec.crop:
+        crops = still_crops([items[i].path for i, f in zip(keep, found) if f], arrays["points"][found], spec)
     ds = StillSet(
         source.name, arrays["points"][found], "mp478", arrays["blendshapes"][found], y[found],
         target[found].astype(np.float32), np.ones(int(found.sum()), np.float32),
-        [s for s, f in zip(subjects, found) if f], missed,
+        [s for s, f in zip(subjects, found) if f], missed, crops,
     )
     info = {
         "path": str(path), "kind": "images", "role": source.role, "labels": source.labels,
@@ -120,8 +138,22 @@ def _images(source, path, labels, recipe, cache, face_model, limit, artifacts):
     return ds, info
 
 
+def still_crops(paths: list[Path], points: np.ndarray, spec) -> np.ndarray:
+    """(N, crop, crop) uint8 aligned face crops of stills, cut by the runtime's own `align_crop` from
+    each image with the landmarks extraction found in it (the same points the features use)."""
+    from emoview.realtime.crop import align_crop
+    from emoview.realtime.faces import read_image
+    from emoview.train.data import select
+
+    pts = select(points, "mp478", spec)
+    out = np.zeros((len(paths), spec.crop, spec.crop), np.uint8)
+    for i, path in enumerate(paths):
+        out[i] = align_crop(read_image(path), pts[i], spec.layout_def, spec.crop)
+    return out
+
+
 def _ferplus_rows(source: Source, path: Path) -> dict:
-    from emoview.train.read_ferplus import read_ferplus
+    from emoview.realtime.ferplus import read_ferplus
 
     for candidate in (path / "labels.csv", path.parent / "labels.csv"):
         if candidate.is_file():
@@ -131,7 +163,7 @@ def _ferplus_rows(source: Source, path: Path) -> dict:
 
 def _blend(row, name: str, labels: list[str]) -> np.ndarray:
     """Half the folder label, half the FER+ annotators' vote distribution over the recipe's classes."""
-    from emoview.train.read_ferplus import VOTE_LABELS
+    from emoview.realtime.ferplus import VOTE_LABELS
 
     votes = np.zeros(len(labels), np.float32)
     for count, vote in zip(row.votes, VOTE_LABELS):

@@ -75,6 +75,7 @@ def classify_files(files: list[Path], finder, classifier, label: str = "faces") 
     results: list[ImageResult] = []
     unreadable: list[Path] = []
     rows: list[np.ndarray] = []
+    crops: list[np.ndarray] = []  # fused models also look at the face
     owners: list[int] = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
@@ -89,11 +90,17 @@ def classify_files(files: list[Path], finder, classifier, label: str = "faces") 
             if faces:
                 face = max(faces, key=box_area)  # one answer per image: the most prominent face
                 rows.append(spec.frame_features(spec.select_points(face.points), face.blendshapes))
+                if spec.appearance:
+                    crops.append(spec.face_crop(image, face.points))
                 owners.append(len(results))
             results.append(ImageResult(str(path), bool(faces), None))
     if rows:
         windows = np.stack(rows)[:, None, :]  # (N, T=1, F)
-        probs = np.concatenate([classifier.predict(windows[i : i + BATCH]) for i in range(0, len(windows), BATCH)])
+        faces = np.stack(crops) if crops else None
+        probs = np.concatenate([
+            classifier.predict(windows[i : i + BATCH], None if faces is None else faces[i : i + BATCH])
+            for i in range(0, len(windows), BATCH)
+        ])
         for owner, p in zip(owners, probs):
             results[owner].probabilities = p
     return results, unreadable
@@ -235,10 +242,18 @@ def configure_eval(parser: argparse.ArgumentParser) -> None:
         metavar="S005,S035,...",
         help="only images of these people: file names starting with SUBJECT_ (CK+), e.g. a run's held-out subjects",
     )
+    parser.add_argument(
+        "--labels",
+        choices=("folder", "ferplus"),
+        default="folder",
+        help="the truth: the class folders (default), or the FER+ plurality vote from labels.csv in DIR or its "
+        "parent (images whose top vote is a tie, contempt, unknown or not-a-face are left out and counted)",
+    )
     _common_options(parser)
     parser.epilog = (
         "examples:\n  emoview eval ../shared/data/fer2013/val --json val.json\n"
-        "  emoview eval ../shared/data/ckplus48 --subjects S005,S035,S037"
+        "  emoview eval ../shared/data/ckplus48 --subjects S005,S035,S037\n"
+        "  emoview eval ../shared/data/fer2013/val --labels ferplus"
     )
 
 
@@ -300,6 +315,9 @@ def run_eval(args: argparse.Namespace) -> int:
             truth_of[str(path)] = label
     if not files:
         raise InputError(f"the class folders of {root} hold no files; pass an image folder laid out as DIR/<class>/<image>")
+    folder_truth, left_out = dict(truth_of), {}
+    if args.labels == "ferplus":
+        files, truth_of, left_out = ferplus_truth(root, files, classifier.labels)
     subjects = tuple(f"{s.strip()}_" for s in (args.subjects or "").split(",") if s.strip())
     if subjects:
         files = [path for path in files if path.name.startswith(subjects)]
@@ -317,11 +335,53 @@ def run_eval(args: argparse.Namespace) -> int:
     predicted = np.array([int(np.argmax(r.probabilities)) if r.face else -1 for r in results])
     scores = score(truth, predicted, classifier.labels)
     found = sum(r.face for r in results)
+    folder_scores = None
+    if args.labels == "ferplus":  # the same predictions against FER2013's own labels, for comparison with other tools
+        folder_scores = score(np.array([folder_truth[r.path] for r in results]), predicted, classifier.labels)
     if args.json != "-":
         print_scores(scores, root, len(results), found)
+        if folder_scores is not None:
+            stdout_console().print(f"same images against the class folders' labels: accuracy {folder_scores.accuracy:.4f}, "
+                                   f"macro-F1 {folder_scores.macro_f1:.4f}")
     if args.json:
-        write_json(eval_payload(classifier, scores, root, results, predicted, truth, skipped, unreadable), args.json)
+        payload = eval_payload(classifier, scores, root, results, predicted, truth, skipped, unreadable)
+        payload["labels"] = args.labels
+        if folder_scores is not None:
+            payload["left_out"] = left_out
+            payload["folder_labels"] = {"accuracy": folder_scores.accuracy, "macro_f1": folder_scores.macro_f1}
+        write_json(payload, args.json)
     return 0
+
+
+def ferplus_truth(root: Path, files: list[Path], labels: tuple[str, ...]) -> tuple[list[Path], dict[str, int], dict[str, int]]:
+    """The images with a usable FER+ plurality label, and those labels; says what was left out and why."""
+    from collections import Counter
+
+    from emoview.realtime.ferplus import left_out_reason, plurality, read_ferplus
+
+    csv = next((c for c in (root / "labels.csv", root.parent / "labels.csv") if c.is_file()), None)
+    if csv is None:
+        raise InputError(f"--labels ferplus needs the FER+ votes in {root / 'labels.csv'} or {root.parent / 'labels.csv'}")
+    rows = read_ferplus(csv)
+    kept, truth, left_out = [], {}, Counter()
+    index = {name: i for i, name in enumerate(labels)}
+    for path in files:
+        row = rows.get(path.resolve())
+        if row is None:
+            left_out["not in labels.csv"] += 1
+            continue
+        name = plurality(row.votes)
+        if name is None or name not in index:
+            left_out[left_out_reason(row.votes) if name is None else f"{name} (not a class of this model)"] += 1
+            continue
+        kept.append(path)
+        truth[str(path)] = index[name]
+    if not kept:
+        raise InputError(f"no image in {root} has a FER+ plurality label of this model's classes")
+    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0])))
+    stderr.print(f"FER+ plurality labels from {csv}: {len(kept)} images scored, {sum(left_out.values())} left out"
+                 + (f" ({detail})" if detail else ""), markup=False)
+    return kept, truth, dict(left_out)
 
 
 def eval_payload(classifier, scores: Scores, root, results, predicted, truth, skipped, unreadable) -> dict:
