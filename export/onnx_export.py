@@ -125,7 +125,7 @@ def check_saved_graph(path: str | os.PathLike) -> None:
         for axis, name in enumerate(symbolic):
             if not dims[axis].dim_param or dims[axis].HasField("dim_value"):
                 fixed = dims[axis].dim_value if dims[axis].HasField("dim_value") else "unnamed"
-                problems.append(f"{name} axis of {input_name} is fixed ({fixed}), not symbolic")
+                problems.append(f"{name} axis is fixed ({fixed}), not symbolic, in input {input_name}")
     outputs = [o for o in proto.graph.output if o.name == OUTPUT_NAME]
     if not outputs:
         problems.append(f"no output named {OUTPUT_NAME!r}")

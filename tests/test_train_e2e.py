@@ -133,4 +133,6 @@ def test_recipes_parse_and_match_the_seeds():
     ravdess, afewva = spec_of(load_recipe("ravdess")), spec_of(load_recipe("afewva"))
     assert (ravdess.layout, ravdess.dims, ravdess.window, len(ravdess.labels)) == ("ibug68", 2, 90, 7)
     assert (afewva.window, afewva.labels) == (15, ("Anger", "Happy", "Shock", "Neutral", "Sad"))
-    assert np.isclose(load_recipe("fer2013").train.label_smoothing, 0.1)
+    assert np.isclose(load_recipe("fer2013_landmarks").train.label_smoothing, 0.1)
+    shipped = load_recipe("fer2013")  # the fused model: FER+ votes as soft targets, scored on the FER+ plurality
+    assert spec_of(shipped).crop == 48 and [s.labels for s in shipped.sources][:2] == ["votes", "plurality"]

@@ -95,12 +95,16 @@ class SequenceSet:
     def __len__(self) -> int:
         return len(self.y)
 
-    def windows(self, idx, frames: int, rng, ctx: Context, augment_: bool) -> np.ndarray:
+    def windows(self, idx, frames: int, rng, ctx: Context, augment_: bool, flip=None) -> np.ndarray:
+        """`flip`: which windows to mirror, as for `StillSet.windows`."""
         out = []
-        for i in idx:
+        for n, i in enumerate(idx):
             track, start, stop = self.spans[i]
-            flip = augment_ and ctx.mirror > 0 and rng.random() < ctx.mirror
-            feats = (self.mirrored if flip else self.features)[track][start:stop]
+            if flip is not None:
+                mirror = augment_ and bool(flip[n])
+            else:
+                mirror = augment_ and ctx.mirror > 0 and rng.random() < ctx.mirror
+            feats = (self.mirrored if mirror else self.features)[track][start:stop]
             out.append(augment.pad_window(feats, ctx.spec.window)[-frames:])
         x = np.stack(out).astype(np.float32)
         if augment_ and ctx.noise > 0:
