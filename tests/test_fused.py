@@ -278,3 +278,11 @@ def test_a_fused_model_trains_exports_and_runs(tmp_path, shared, face_model, mon
     run = emoview("predict", *happy, "--json", "-", "--model", model_file, "--face-model", face_model)
     assert run.returncode == 0, run.stderr
     assert [item["face"] for item in json.loads(run.stdout)["items"]] == [True, True]
+
+
+def test_the_shipped_model_is_the_fused_one_with_its_calibration():
+    classifier = EmotionClassifier()
+    assert classifier.spec.appearance and classifier.spec.crop == 48
+    config = json.loads(classifier.metadata["emoview.model_config"])
+    metrics = json.loads(classifier.metadata["emoview.metrics"])
+    assert config["temperature"] == metrics["calibration"]["temperature"] != 1.0
