@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         data["train"]["seed"] = args.seed
     recipe = recipe_from_dict(apply_overrides(data, args.set), f"recipe {recipe.name}")
     out = args.out or Path("runs") / recipe.name
+    encoder = recipe.train.encoder_from
+    if encoder and not Path(encoder).is_file():  # before minutes of data loading
+        raise InputError(f"recipe {recipe.name} starts from the crop encoder in {encoder}, which does not exist; "
+                         "train stage one first (e.g. `emoview train fer2013_crop`) or --set train.encoder_from=\"PATH\"")
     _prepare(out, args.overwrite)
     if args.device != "cpu" and not torch.cuda.is_available():
         raise InputError(f"device {args.device!r} is not available here; use --device cpu")
