@@ -286,3 +286,9 @@ def test_the_shipped_model_is_the_fused_one_with_its_calibration():
     config = json.loads(classifier.metadata["emoview.model_config"])
     metrics = json.loads(classifier.metadata["emoview.metrics"])
     assert config["temperature"] == metrics["calibration"]["temperature"] != 1.0
+
+
+def test_stage_two_without_stage_one_is_refused_before_loading_data(tmp_path):
+    run = emoview("train", "fer2013", "--out", tmp_path / "run", "--set", f'train.encoder_from="{tmp_path / "none.pt"}"')
+    assert run.returncode == 2 and run.stderr.strip().count("\n") == 0
+    assert "train stage one first" in run.stderr and not (tmp_path / "run").exists()
