@@ -356,7 +356,7 @@ def test_train_on_an_empty_dataset_or_unknown_classes(face_model, samples, tmp_p
     for split in ("fer2013/train", "fer2013/val", "ckplus48"):
         (data / split).mkdir(parents=True)
         class_folders(data / split, classes, samples / "single_face.jpg")
-    one_line_error(emoview("train", "fer2013", "--data", data, "--out", tmp_path / "run", "--cache", tmp_path / "cache",
+    one_line_error(emoview("train", "fer2013_crop", "--data", data, "--out", tmp_path / "run", "--cache", tmp_path / "cache",
                            "--face-model", face_model), message, r"<root>/<class>/<image>")
     assert not (tmp_path / "run" / "last.pt").exists()
 
