@@ -26,7 +26,7 @@ from emoview.realtime.pipeline import FrameResult
 from emoview.realtime.recorder import VideoSink, check_output_path
 from emoview.realtime.session import RunStats, Session, signals_deferred
 from emoview.realtime.sources import VideoSource
-from emoview.realtime.timeline import TimelineBuilder, write_csv, write_json
+from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -106,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{video} gave no frames; check the file")
     with signals_deferred():  # a second Ctrl-C must not leave half-written files
         data = timeline.build(stats.fps, stats.stopped_by if error is None else "error")
-        data["video"] = {"path": str(video), "fps": round(source.fps, 3), "frames": source.frame_count, "size": list(source.size)}
-        data["model"] = {"path": str(analyzer.classifier.path), "labels": list(analyzer.labels), "spec": _spec(analyzer)}
-        written = _write(data, analyzer.labels, paths, video.name)
+        data.update(run_details(source, analyzer))
+        written = _write(Timeline(data, analyzer.labels), paths, video.name)
     _report(stats, data, written, sink)
     if error is not None:
         raise error
@@ -135,20 +134,12 @@ def _run_session(source: VideoSource, analyzer, sink: VideoSink | None, timeline
             return session.stats, exc
 
 
-def _spec(analyzer) -> dict:
-    import json
-
-    return json.loads(analyzer.spec.to_json())
-
-
-def _write(data: dict, labels: tuple[str, ...], paths: dict[str, Path], title: str) -> list[Path]:
-    from emoview.realtime.timeline_plot import plot_timeline
-
-    written = [write_json(data, paths["json"])]
+def _write(timeline: Timeline, paths: dict[str, Path], title: str) -> list[Path]:
+    timeline.to_json(paths["json"])
     if "csv" in paths:
-        written.append(write_csv(data, labels, paths["csv"]))
-    written.append(plot_timeline(data, labels, paths["png"], title=title))
-    return written
+        timeline.to_csv(paths["csv"])
+    timeline.plot(paths["png"], title=title)
+    return list(paths.values())
 
 
 def _report(stats: RunStats, data: dict, written: list[Path], sink: VideoSink | None) -> None:

@@ -7,16 +7,17 @@ import contextlib
 
 from emoview.realtime.annotate import Overlay
 from emoview.realtime.classifier import EmotionClassifier
-from emoview.realtime.commands.cli import add_model_options, positive_int
+from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
 from emoview.realtime.console import stderr
 from emoview.realtime.display import Window, display_available
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.faces import FaceLandmarker
+from emoview.realtime.faces import FaceLandmarker, StillFaceFinder
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.recorder import VideoSink, check_output_path
 from emoview.realtime.session import RunStats, Session, signals_deferred
 from emoview.realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
+from emoview.realtime.stills import MAX_FACES
 
 
 def camera_arg(text: str) -> int | str:
@@ -41,7 +42,8 @@ def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = T
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analysis")
-    group.add_argument("--max-faces", type=positive_int, default=1, metavar="N", help="faces to analyse per frame (default: 1)")
+    group.add_argument("--max-faces", type=positive_int, metavar="N", help=f"faces to analyse per frame (default: 1; {MAX_FACES} for --images)")
+    add_min_confidence(parser, group)
     group.add_argument("--window", type=positive_int, metavar="T", help="frames per model window (default: the model's)")
     group.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
     add_model_options(parser)
@@ -71,8 +73,12 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
     """The emotion model first (fast to check), then the face model; both closed by `stack`."""
     classifier = EmotionClassifier(args.model, threads=args.threads)
     face_model = resolve_face_model(args.face_model)
-    landmarker = stack.enter_context(FaceLandmarker(face_model, max_faces=args.max_faces, video=not stills))
-    return Analyzer(classifier, landmarker, window=args.window, stills=stills)
+    confidence = args.min_confidence
+    if stills:  # faces found as `emoview predict` finds them: the same faces, tiny crops included
+        finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence)
+    else:
+        finder = FaceLandmarker(face_model, max_faces=args.max_faces or 1, video=True, min_confidence=confidence)
+    return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
 
 
 def run(args: argparse.Namespace) -> int:
