@@ -9,7 +9,7 @@ from emoview.realtime.annotate import Overlay
 from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
 from emoview.realtime.console import stderr
-from emoview.realtime.display import Window, display_available
+from emoview.realtime.display import StillsWindow, Window, display_available
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.face_model import resolve_face_model
 from emoview.realtime.faces import FaceLandmarker, StillFaceFinder
@@ -25,6 +25,16 @@ def camera_arg(text: str) -> int | str:
     return int(text) if text.strip().lstrip("-").isdigit() else text
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
 def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = True) -> None:
     group = parser.add_argument_group("input (one of)")
     exclusive = group.add_mutually_exclusive_group()
@@ -34,6 +44,9 @@ def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = T
     )
     exclusive.add_argument("--video", metavar="FILE", help="a video file, every frame analysed in order")
     exclusive.add_argument("--images", metavar="DIR", help="a folder of images, each analysed on its own")
+    group.add_argument("--seconds", type=positive_seconds, metavar="S",
+                       help="--images: show each image S seconds (default: until space/right arrow; left arrow goes back) "
+                       "and hold it S seconds in a recording (default: 1)")
     camera = parser.add_argument_group("camera")
     camera.add_argument("--width", type=positive_int, help="requested capture width")
     camera.add_argument("--height", type=positive_int, help="requested capture height")
@@ -64,7 +77,7 @@ def open_source(args: argparse.Namespace, paced: bool = False) -> Source:
     if getattr(args, "video", None):
         return VideoSource(args.video, paced=paced)
     if getattr(args, "images", None):
-        return ImageFolderSource(args.images)
+        return ImageFolderSource(args.images, fps=1.0 / (getattr(args, "seconds", None) or 1.0))
     camera = 0 if args.camera is None else args.camera
     return CameraSource(camera, args.width, args.height, args.fps)
 
@@ -82,6 +95,8 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seconds and not args.images:
+        raise InputError("--seconds is how long each image of --images stays; drop it, or pass --images DIR")
     if args.record:
         check_output_path(args.record, args.overwrite)
     show = not args.no_display
@@ -95,13 +110,16 @@ def run(args: argparse.Namespace) -> int:
         analyzer = open_analyzer(args, stack, stills=bool(args.images))
         if source is None:
             source = stack.enter_context(open_source(args, paced=args.paced))
-        sink = VideoSink(args.record, source.fps) if args.record else None
-        window = Window(f"emoview - {source.name}") if show else None
+        stills = isinstance(source, ImageFolderSource)
+        # images of many sizes share one canvas, each letterboxed; a video keeps its own size
+        sink = VideoSink(args.record, source.fps, size=source.canvas_size() if stills else None) if args.record else None
+        title = f"emoview - {source.name}"
+        window = (StillsWindow(title, args.seconds) if stills else Window(title)) if show else None
         if headless:  # said once the inputs are known good, so a bad input stays a one-line error
             stderr.print("[yellow]no display found: running without a window[/] (use --record OUT.mp4 to keep the result)")
         elif not show and not sink:
             stderr.print("[yellow]no window and no --record: only the summary will be printed[/]")
-        session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), sink, window)
+        session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh, stills=stills), sink, window)
         try:
             stats = session.run()
         except EmoviewError:  # a reader or the recording failed mid-run: say how far it got, then why
