@@ -123,9 +123,19 @@ class VideoSink:
     Frames of another size (an image folder) are letterboxed: scaled to fit, centred on black.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, queue_size: int = 8, size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        queue_size: int = 8,
+        size: tuple[int, int] | None = None,
+        audio_from: str | os.PathLike | None = None,
+    ) -> None:
         self.path = Path(path)
         self.fps = fps
+        self.audio_from = audio_from  # a video whose sound goes into the finished file
+        self.sound = False  # the finished file carries sound
+        self.finish_problem: str | None = None  # why the file stayed fragmented (still playable)
         self.frames_written = 0
         self.encode_ms = 0.0  # total time spent encoding, for the benchmark
         self.encode_times = Samples()  # per frame, ms: the benchmark's encode percentiles
@@ -185,6 +195,17 @@ class VideoSink:
                     writer.close()
                 except Exception as exc:  # noqa: BLE001
                     self._error = self._error or exc
+                if self._error is None and writer.codec == _PyAVWriter.codec and self.frames_written:
+                    self._finish()
+
+    def _finish(self) -> None:
+        """The fragmented file becomes a plain mp4 with the input's sound (see `mp4.py`)."""
+        from emoview.realtime.mp4 import finalize_mp4
+
+        try:
+            self.sound = finalize_mp4(self.path, self.audio_from, self.frames_written, self.fps)
+        except Exception as exc:  # noqa: BLE001 - the fragmented file is kept, and it plays
+            self.finish_problem = _describe(exc)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         w, h = self._size

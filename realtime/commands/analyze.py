@@ -20,7 +20,7 @@ from emoview.realtime.annotate import Overlay
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.files import unwritable
-from emoview.realtime.commands.live import add_analysis_options, open_analyzer
+from emoview.realtime.commands.live import add_analysis_options, open_analyzer, open_sink, report_recording
 from emoview.realtime.monitor import FPSMonitor
 from emoview.realtime.pipeline import FrameResult
 from emoview.realtime.recorder import VideoSink, check_output_path
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         source = stack.enter_context(VideoSource(video))  # checks the video before loading models
         check_outputs(paths, args.overwrite, create=bool(args.out))
         analyzer = open_analyzer(args, stack)
-        sink = VideoSink(args.record, source.fps) if args.record else None
+        sink = open_sink(args.record, source) if args.record else None
         timeline = TimelineBuilder(analyzer.labels, source.fps)
         stats, error = _run_session(source, analyzer, sink, timeline, mesh=args.mesh)
     if timeline.frames == 0:
@@ -155,4 +155,4 @@ def _report(stats: RunStats, data: dict, written: list[Path], sink: VideoSink | 
     for path in written:
         stderr.print(f"wrote {path}")
     if sink is not None:
-        stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")
+        report_recording(stats, sink)

@@ -94,6 +94,22 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
     return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
 
 
+def open_sink(path: str, source: Source) -> VideoSink:
+    """Images of many sizes share one canvas, each letterboxed; a video file keeps its size and,
+    when every frame is recorded (not --paced), its sound."""
+    if isinstance(source, ImageFolderSource):
+        return VideoSink(path, source.fps, size=source.canvas_size())
+    lossless_file = isinstance(source, VideoSource) and not source.live
+    return VideoSink(path, source.fps, audio_from=source.path if lossless_file else None)
+
+
+def report_recording(stats: RunStats, sink: VideoSink) -> None:
+    sound = ", with sound" if sink.sound else ""
+    stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'}{sound})", markup=False)
+    if sink.finish_problem:
+        stderr.print(f"[yellow]warning:[/] {sink.path} was kept as written (fragmented, playable, without sound): {sink.finish_problem}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.seconds and not args.images:
         raise InputError("--seconds is how long each image of --images stays; drop it, or pass --images DIR")
@@ -112,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             source = stack.enter_context(open_source(args, paced=args.paced))
         stills = isinstance(source, ImageFolderSource)
         # images of many sizes share one canvas, each letterboxed; a video keeps its own size
-        sink = VideoSink(args.record, source.fps, size=source.canvas_size() if stills else None) if args.record else None
+        sink = open_sink(args.record, source) if args.record else None
         title = f"emoview - {source.name}"
         window = (StillsWindow(title, args.seconds) if stills else Window(title)) if show else None
         if headless:  # said once the inputs are known good, so a bad input stays a one-line error
@@ -164,4 +180,4 @@ def report(stats: RunStats, source: Source, sink: VideoSink | None) -> None:
     if isinstance(source, ImageFolderSource) and source.skipped:
         stderr.print(f"[yellow]skipped {len(source.skipped)} unreadable image(s)[/], e.g. {source.skipped[0]}")
     if sink is not None:
-        stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")
+        report_recording(stats, sink)
