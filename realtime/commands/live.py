@@ -127,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
         if source is None:
             source = stack.enter_context(open_source(args, paced=args.paced))
         stills = isinstance(source, ImageFolderSource)
-        # images of many sizes share one canvas, each letterboxed; a video keeps its own size
         sink = open_sink(args.record, source) if args.record else None
         title = f"emoview - {source.name}"
         window = (StillsWindow(title, args.seconds) if stills else Window(title)) if show else None
