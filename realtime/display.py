@@ -78,14 +78,18 @@ class StillsWindow(Window):
         super().__init__(title)
         self.seconds = seconds
         self._history: deque[np.ndarray] = deque(maxlen=HISTORY)
+        self._count = 0  # images shown so far
 
     def show(self, image: np.ndarray) -> bool:
         ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         self._history.append(encoded if ok else None)
+        self._count += 1
         position = len(self._history) - 1
         shown = image
         while True:
             cv2.imshow(self.title, shown)
+            number = self._count - (len(self._history) - 1 - position)
+            cv2.setWindowTitle(self.title, f"{self.title} - image {number}")  # which one, when paging
             if not self._shown:
                 self._shown = True
                 cv2.resizeWindow(self.title, shown.shape[1], shown.shape[0])

@@ -118,12 +118,13 @@ def test_window_waits_for_keys_and_pages_back(photos, tmp_path, random_model, fa
 pid=$!
 for i in $(seq 1 300); do w=$(xdotool search --name 'emoview - ' 2>/dev/null | head -1); [ -n "$w" ] && break; sleep 0.1; done
 [ -n "$w" ] || {{ echo "no window"; kill $pid; exit 3; }}
-press() {{ xdotool windowactivate --sync $w key $1 2>/dev/null || xdotool key --window $w $1; sleep 1; }}
-press space; press Left; press Left; press Right; press space; press q
+press() {{ xdotool windowactivate --sync $w key $1 2>/dev/null || xdotool key --window $w $1; }}
+showing() {{ for i in $(seq 1 1800); do xdotool search --name "image $1\\$" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "image $1 never shown"; kill $pid; exit 4; }}
+showing 1; press space; showing 2; press Left; showing 1; press Left; sleep 1; press Right; showing 2; press space; showing 3; press q
 wait $pid
 echo "exit=$?"
 """
-    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", "bash", "-c", script], capture_output=True, text=True, timeout=180, cwd=REPO)
+    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", "bash", "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
     log = err.read_text() if err.exists() else ""
     assert "exit=0" in run.stdout, run.stdout + run.stderr + log
     assert "3 frames (stopped by user)" in log, log
