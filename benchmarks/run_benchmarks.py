@@ -38,7 +38,7 @@ LATENCY_TARGET_MS = 33.0
 
 def bench_args(video: Path, args: argparse.Namespace, **overrides) -> argparse.Namespace:
     values = dict(video=str(video), camera=None, mode="threaded", record=False, paced=False, rate=None, all=False,
-                  frames=None, repeat=args.repeat, json=None, max_faces=1, window=None, threads=1,
+                  frames=None, repeat=args.repeat, json=None, max_faces=1, min_confidence=0.5, window=None, threads=1,
                   model=args.model, face_model=args.face_model)
     values.update(overrides)
     return argparse.Namespace(**values)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from emoview.realtime.pipeline import FaceResult, FrameResult
+from emoview.realtime.placement import Placement, Rect, place_panels, union
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE = (255, 255, 255)
@@ -90,51 +91,90 @@ class LabelAnnotator:
 
     def annotate(self, image: np.ndarray, result: FrameResult, style: Style) -> None:
         for face in result.faces:
-            text = f"#{face.id} {face.label} {face.confidence * 100:.0f}%"
-            (_, h), base = cv2.getTextSize(text, FONT, 0.6 * style.scale, max(1, style.thickness - 1))
-            height = h + base + 2 * style.pad
-            x0, y0, _, y1 = face.box
-            top = y0 - height if y0 - height >= 0 else y1
             colour = colour_for(face.label)
-            text_box(image, text, (x0, top), style, colour, BLACK if sum(colour) > 450 else WHITE)
+            x0, y0, _, _ = tag_rect(face, style, image.shape)
+            text_box(image, tag_text(face), (x0, y0), style, colour, BLACK if sum(colour) > 450 else WHITE)
+
+
+def tag_text(face: FaceResult) -> str:
+    return f"#{face.id} {face.label} {face.confidence * 100:.0f}%"
+
+
+def tag_rect(face: FaceResult, style: Style, shape: tuple[int, ...]) -> Rect:
+    """Where `LabelAnnotator` puts a face's name tag (text_box keeps it inside the image)."""
+    (w, h), base = cv2.getTextSize(tag_text(face), FONT, 0.6 * style.scale, max(1, style.thickness - 1))
+    bw, bh = w + 2 * style.pad, h + base + 2 * style.pad
+    x0, y0, _, y1 = face.box
+    top = y0 - bh if y0 - bh >= 0 else y1
+    x = int(min(max(x0, 0), max(shape[1] - bw, 0)))
+    y = int(min(max(top, 0), max(shape[0] - bh, 0)))
+    return (x, y, x + bw, y + bh)
 
 
 class ProbabilityBarsAnnotator:
-    """One bar per class beside each face: the whole distribution, not just the winner."""
+    """One bar per class beside each face: the whole distribution, not just the winner.
+
+    Panels are placed (`placement.place_panels`) so none covers a face, its name tag or another
+    panel; where a full panel has no room, a compact one shows the label and its bar under the box.
+    """
 
     def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
 
     def annotate(self, image: np.ndarray, result: FrameResult, style: Style) -> None:
-        for face in result.faces:
-            self._panel(image, face, style)
+        for face, placement in zip(result.faces, self.layout(result, style, image.shape)):
+            if placement.compact:
+                self._compact(image, face, placement.rect, style)
+            else:
+                self._panel(image, face, placement.rect, style)
 
-    def _panel(self, image: np.ndarray, face: FaceResult, style: Style) -> None:
+    def _metrics(self, style: Style) -> tuple[float, int, int, int, int]:
         font_scale = 0.55 * style.scale
         thickness = max(1, style.thickness - 1)
         name_w = max(cv2.getTextSize(name, FONT, font_scale, thickness)[0][0] for name in self.labels)
         (_, text_h), _ = cv2.getTextSize("Ag", FONT, font_scale, thickness)
-        row = text_h + 2 * style.pad
+        return font_scale, thickness, name_w, text_h, text_h + 2 * style.pad
+
+    def sizes(self, style: Style) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(width, height) of the full panel and of the compact one."""
+        _, _, name_w, _, row = self._metrics(style)
         bar_w = int(100 * style.scale)
-        width = name_w + bar_w + 3 * style.pad
-        height = row * len(self.labels) + style.pad
-        x0, y0, x1, _ = face.box
-        gap = 2 * style.pad
-        left = x1 + gap if x1 + gap + width <= image.shape[1] else x0 - gap - width
-        left = int(min(max(left, 0), max(image.shape[1] - width, 0)))
-        top = int(min(max(y0, 0), max(image.shape[0] - height, 0)))
-        shade(image, left, top, left + width, top + height)
+        full = (name_w + bar_w + 3 * style.pad, row * len(self.labels) + style.pad)
+        compact = (name_w + bar_w // 2 + 3 * style.pad, row + style.pad)
+        return full, compact
+
+    def layout(self, result: FrameResult, style: Style, shape: tuple[int, ...]) -> list[Placement]:
+        """Each face's panel, in the order of `result.faces`."""
+        full, compact = self.sizes(style)
+        areas = [union(tuple(int(v) for v in face.box), tag_rect(face, style, shape)) for face in result.faces]
+        return place_panels((shape[1], shape[0]), areas, full, compact, gap=style.pad)
+
+    def _row(self, image, x: int, y: int, name: str, p: float, bar_w: int, style: Style, chosen: bool) -> None:
+        font_scale, thickness, name_w, text_h, row = self._metrics(style)
+        cv2.putText(image, name, (x + style.pad, y + text_h + style.pad // 2), FONT, font_scale, WHITE, thickness, cv2.LINE_AA)
+        bx = x + 2 * style.pad + name_w
+        top, bottom = y + style.pad // 2, y + row - style.pad // 2
+        filled = int(bar_w * float(np.clip(p, 0.0, 1.0)))
+        cv2.rectangle(image, (bx, top), (bx + bar_w, bottom), (90, 90, 90), 1)
+        if filled > 0:
+            cv2.rectangle(image, (bx, top), (bx + filled, bottom), colour_for(name), cv2.FILLED)
+        if chosen:
+            cv2.rectangle(image, (bx - 1, top - 1), (bx + bar_w + 1, bottom + 1), WHITE, 1)
+
+    def _panel(self, image: np.ndarray, face: FaceResult, rect: Rect, style: Style) -> None:
+        left, top, right, bottom = rect
+        shade(image, left, top, right, bottom)
+        row = self._metrics(style)[4]
         for i, (name, p) in enumerate(zip(self.labels, face.probabilities)):
-            y = top + style.pad + i * row
-            colour = colour_for(name)
-            cv2.putText(image, name, (left + style.pad, y + text_h + style.pad // 2), FONT, font_scale, WHITE, thickness, cv2.LINE_AA)
-            bx = left + 2 * style.pad + name_w
-            filled = int(bar_w * float(np.clip(p, 0.0, 1.0)))
-            cv2.rectangle(image, (bx, y + style.pad // 2), (bx + bar_w, y + row - style.pad // 2), (90, 90, 90), 1)
-            if filled > 0:
-                cv2.rectangle(image, (bx, y + style.pad // 2), (bx + filled, y + row - style.pad // 2), colour, cv2.FILLED)
-            if name == face.label:
-                cv2.rectangle(image, (bx - 1, y + style.pad // 2 - 1), (bx + bar_w + 1, y + row - style.pad // 2 + 1), WHITE, 1)
+            self._row(image, left, top + style.pad + i * row, name, p, int(100 * style.scale), style, name == face.label)
+
+    def _compact(self, image: np.ndarray, face: FaceResult, rect: Rect, style: Style) -> None:
+        left, top, right, bottom = rect
+        if right <= left:
+            return  # no room at all in this frame
+        shade(image, left, top, right, bottom)
+        p = float(face.probabilities[self.labels.index(face.label)]) if face.label in self.labels else face.confidence
+        self._row(image, left, top + style.pad // 2, face.label, p, int(100 * style.scale) // 2, style, False)
 
 
 class MeshAnnotator:
@@ -152,36 +192,73 @@ class MeshAnnotator:
                     image[ys, xs] = (200, 255, 200)
 
 
+def faces_text(result: FrameResult) -> str:
+    count = len(result.faces)
+    return "no face" if count == 0 else f"{count} face" + ("s" if count > 1 else "")
+
+
+def media_time(timestamp_ms: float) -> str:
+    """m:ss.s of a video's own clock."""
+    seconds = max(timestamp_ms, 0.0) / 1000.0
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
 class HudAnnotator:
-    """fps, end-to-end latency and face count in the top-left corner; 'no face' when there is none."""
+    """One line in the top-left corner. Live window: processing fps, end-to-end latency, faces.
+    Recording: the video's own time and frame rate (what a viewer of the file sees), faces.
+    Stills: which image, faces; no rate, as unrelated images have none."""
+
+    def __init__(self, stills: bool = False) -> None:
+        self.stills = stills
+
+    def _line(self, image: np.ndarray, text: str, style: Style) -> None:
+        text_box(image, text, (style.pad, style.pad), style, (30, 30, 30), WHITE, size=0.55)
 
     def annotate(self, image: np.ndarray, result: FrameResult, style: Style, fps: float = 0.0, latency_ms: float = 0.0) -> None:
-        count = len(result.faces)
-        faces = "no face" if count == 0 else f"{count} face" + ("s" if count > 1 else "")
-        text = f"{fps:4.1f} fps  {latency_ms:3.0f} ms  {faces}"
-        text_box(image, text, (style.pad, style.pad), style, (30, 30, 30), WHITE, size=0.55)
+        if self.stills:
+            return self.annotate_media(image, result, style)
+        self._line(image, f"{fps:4.1f} fps  {latency_ms:3.0f} ms  {faces_text(result)}", style)
+
+    def annotate_media(self, image: np.ndarray, result: FrameResult, style: Style, media_fps: float = 0.0) -> None:
+        if self.stills:
+            text = f"image {result.frame.index + 1}  {faces_text(result)}"
+        else:
+            text = f"{media_time(result.frame.timestamp_ms)}  {media_fps:.4g} fps  {faces_text(result)}"
+        self._line(image, text, style)
 
 
 class Overlay:
-    """All annotators in drawing order; `draw` returns an annotated copy of the frame."""
+    """All annotators in drawing order. `draw` returns an annotated copy of the frame with the live
+    HUD; `draw_faces` without a HUD, to which `live_hud` or `media_hud` add theirs."""
 
-    def __init__(self, labels: tuple[str, ...], mesh: bool = False) -> None:
+    def __init__(self, labels: tuple[str, ...], mesh: bool = False, stills: bool = False) -> None:
         self.mesh = MeshAnnotator() if mesh else None
-        self.layers = [BoxAnnotator(), ProbabilityBarsAnnotator(labels), LabelAnnotator()]
-        self.hud = HudAnnotator()
+        self.bars = ProbabilityBarsAnnotator(labels)
+        self.layers = [BoxAnnotator(), self.bars, LabelAnnotator()]
+        self.hud = HudAnnotator(stills)
         self._style: tuple[int, Style] | None = None
 
-    def _style_for(self, height: int) -> Style:
+    def style_for(self, height: int) -> Style:
         if self._style is None or self._style[0] != height:
             self._style = (height, Style.for_height(height))
         return self._style[1]
 
-    def draw(self, result: FrameResult, fps: float = 0.0, latency_ms: float = 0.0) -> np.ndarray:
+    def draw_faces(self, result: FrameResult) -> np.ndarray:
         image = result.frame.image.copy()
-        style = self._style_for(image.shape[0])
+        style = self.style_for(image.shape[0])
         if self.mesh is not None:
             self.mesh.annotate(image, result, style)
         for layer in self.layers:
             layer.annotate(image, result, style)
-        self.hud.annotate(image, result, style, fps, latency_ms)
+        return image
+
+    def live_hud(self, image: np.ndarray, result: FrameResult, fps: float, latency_ms: float) -> None:
+        self.hud.annotate(image, result, self.style_for(image.shape[0]), fps, latency_ms)
+
+    def media_hud(self, image: np.ndarray, result: FrameResult, media_fps: float) -> None:
+        self.hud.annotate_media(image, result, self.style_for(image.shape[0]), media_fps)
+
+    def draw(self, result: FrameResult, fps: float = 0.0, latency_ms: float = 0.0) -> np.ndarray:
+        image = self.draw_faces(result)
+        self.live_hud(image, result, fps, latency_ms)
         return image

@@ -60,7 +60,7 @@ class Analyzer:
         self.landmarker = landmarker
         self.labels = classifier.labels
         self.stills = stills  # unrelated images: no memory from one frame to the next
-        self.tracker = FaceTracker(
+        self._new_tracker = lambda: FaceTracker(
             window=1 if stills else (window or self.spec.window),
             features=self.spec.feature_size,
             smoothing_s=0.0 if stills else smoothing_s,
@@ -68,6 +68,7 @@ class Analyzer:
             embedding=self.spec.embedding,
         )
         self._no_embedding = np.zeros(self.spec.embedding, np.float32)  # a placeholder until the model answers
+        self.tracker = self._new_tracker()
 
     def analyze(self, frame: Frame) -> FrameResult:
         """Both stages, one after the other, in the calling thread."""
@@ -100,7 +101,7 @@ class Analyzer:
             clock = now
 
         if self.stills:
-            self.tracker.reset()
+            self.tracker = self._new_tracker()  # nothing carries over, and face ids restart at 1
         tracks = self.tracker.update(faces, frame.timestamp_ms)
         spec = self.spec
         crops = {}

@@ -118,19 +118,29 @@ def _open_writer(path: Path, fps: float, size: tuple[int, int]):
 
 
 class VideoSink:
-    """`with VideoSink(path, fps) as sink: sink.write(bgr)`; the size is taken from the first frame.
+    """`with VideoSink(path, fps) as sink: sink.write(bgr)`; the size is `size`, or the first frame's.
 
-    Frames of another size (an image folder) are letterboxed to the first frame's size.
+    Frames of another size (an image folder) are letterboxed: scaled to fit, centred on black.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, queue_size: int = 8) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        queue_size: int = 8,
+        size: tuple[int, int] | None = None,
+        audio_from: str | os.PathLike | None = None,
+    ) -> None:
         self.path = Path(path)
         self.fps = fps
+        self.audio_from = audio_from  # a video whose sound goes into the finished file
+        self.sound = False  # the finished file carries sound
+        self.finish_problem: str | None = None  # why the file stayed fragmented (still playable)
         self.frames_written = 0
         self.encode_ms = 0.0  # total time spent encoding, for the benchmark
         self.encode_times = Samples()  # per frame, ms: the benchmark's encode percentiles
         self.codec: str | None = None
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = None if size is None else (size[0] // 2 * 2, size[1] // 2 * 2)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -145,7 +155,7 @@ class VideoSink:
     def write(self, image: np.ndarray) -> None:
         self._raise_if_failed()
         if self._thread is None:
-            self._size = (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2)
+            self._size = self._size or (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2)
             self._thread = threading.Thread(target=self._run, name="record", daemon=True)
             self._thread.start()
         while True:  # wait for room, but notice if the writer died meanwhile
@@ -185,13 +195,25 @@ class VideoSink:
                     writer.close()
                 except Exception as exc:  # noqa: BLE001
                     self._error = self._error or exc
+                if self._error is None and writer.codec == _PyAVWriter.codec and self.frames_written:
+                    self._finish()
+
+    def _finish(self) -> None:
+        """The fragmented file becomes a plain mp4 with the input's sound (see `mp4.py`)."""
+        from emoview.realtime.mp4 import finalize_mp4
+
+        try:
+            self.sound = finalize_mp4(self.path, self.audio_from, self.frames_written, self.fps)
+        except Exception as exc:  # noqa: BLE001 - the fragmented file is kept, and it plays
+            self.finish_problem = _describe(exc)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         w, h = self._size
         if image.shape[1] - w in (0, 1) and image.shape[0] - h in (0, 1):
             return image[:h, :w]  # odd sizes lose one pixel row/column: yuv420p needs even sizes
         scale = min(w / image.shape[1], h / image.shape[0])
-        resized = cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))))
+        size = (max(1, min(w, round(image.shape[1] * scale))), max(1, min(h, round(image.shape[0] * scale))))
+        resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         canvas = np.zeros((h, w, 3), dtype=np.uint8)
         y, x = (h - resized.shape[0]) // 2, (w - resized.shape[1]) // 2
         canvas[y : y + resized.shape[0], x : x + resized.shape[1]] = resized

@@ -215,12 +215,20 @@ class Session:
         self.fps.tick()
         keep_going = True
         if self.overlay is not None and (self.sink is not None or self.window is not None):
+            # one drawing of the faces; the recording's HUD tells the video's own time and rate,
+            # the window's the processing rate and latency
             begin = time.perf_counter()
-            image = self.overlay.draw(result, self.fps.fps, stats.latency.last)
-            result.timings["overlay"] = (time.perf_counter() - begin) * 1000.0
+            image = self.overlay.draw_faces(result)
+            recorded = None
             if self.sink is not None:
+                recorded = image.copy() if self.window is not None else image
+                self.overlay.media_hud(recorded, result, self.source.fps)
+            if self.window is not None:
+                self.overlay.live_hud(image, result, self.fps.fps, stats.latency.last)
+            result.timings["overlay"] = (time.perf_counter() - begin) * 1000.0
+            if recorded is not None:
                 begin = time.perf_counter()
-                self.sink.write(image)
+                self.sink.write(recorded)
                 result.timings["record"] = (time.perf_counter() - begin) * 1000.0
             stats.latency.add((time.perf_counter() - frame.captured_at) * 1000.0)
             if self.window is not None:

@@ -26,6 +26,7 @@ if not os.environ.get("EMOVIEW_DEBUG"):
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FIRST_FRAME_TIMEOUT_S = 5.0
+MAX_CANVAS = (1920, 1080)  # a recording of images is never larger than this
 
 
 @dataclass
@@ -274,3 +275,28 @@ class ImageFolderSource(Source):
                 continue
             return image, self.frames_read * 1000.0 / self.fps
         return None
+
+    def canvas_size(self, limit: tuple[int, int] = MAX_CANVAS) -> tuple[int, int]:
+        """One frame size for a recording of images of many sizes: the widest width and tallest
+        height among them, scaled down to fit `limit`, even (as H.264 needs). Read from the
+        files' headers (Pillow, which matplotlib brings), so a large folder costs no decoding."""
+        width, height = 0, 0
+        for path in self.paths:
+            size = _image_size(path)
+            if size is not None:
+                width, height = max(width, size[0]), max(height, size[1])
+        if not width:
+            return (640, 360)
+        scale = min(1.0, limit[0] / width, limit[1] / height)
+        return (max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2))
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: OpenCV may still read it
+        image = read_image(path)
+        return None if image is None else (image.shape[1], image.shape[0])

@@ -156,10 +156,6 @@ def time_shares(entries: list[dict | None], labels: tuple[str, ...]) -> dict:
     }
 
 
-def write_json(timeline: dict, path: str | os.PathLike) -> Path:
-    return write_text(path, json.dumps(timeline, indent=1) + "\n")
-
-
 CSV_FIXED = ("face", "t", "present", "label", "frames")
 
 
@@ -177,9 +173,79 @@ def csv_rows(timeline: dict, labels: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-def write_csv(timeline: dict, labels: tuple[str, ...], path: str | os.PathLike) -> Path:
+def csv_fields(labels: tuple[str, ...]) -> list[str]:
+    return [*CSV_FIXED, *(f"p_{label}" for label in labels)]
+
+
+def csv_text(timeline: dict, labels: tuple[str, ...]) -> str:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=[*CSV_FIXED, *(f"p_{label}" for label in labels)])
+    writer = csv.DictWriter(text, fieldnames=csv_fields(labels))
     writer.writeheader()
     writer.writerows(csv_rows(timeline, labels))
-    return write_text(path, text.getvalue())
+    return text.getvalue()
+
+
+def run_details(source, analyzer) -> dict:
+    """What a timeline records beside its seconds: the video and the model it came from."""
+    return {
+        "video": {"path": str(source.path), "fps": round(source.fps, 3), "frames": source.frame_count, "size": list(source.size)},
+        "model": {"path": str(analyzer.classifier.path), "labels": list(analyzer.labels), "spec": json.loads(analyzer.spec.to_json())},
+    }
+
+
+class Timeline:
+    """A built timeline with its labels: `data` is the plain dict `analyze` writes as timeline.json.
+
+    `faces` maps a face id to one entry (or None) per second; `summary` is the whole video's.
+    """
+
+    def __init__(self, data: dict, labels: tuple[str, ...]) -> None:
+        self.data = data
+        self.labels = tuple(labels)
+
+    @property
+    def faces(self) -> dict[str, list[dict | None]]:
+        return self.data["faces"]
+
+    @property
+    def summary(self) -> dict:
+        return self.data["summary"]
+
+    @property
+    def seconds(self) -> int:
+        return self.data["seconds"]
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The JSON text; also written (whole or not at all) to `path` if given."""
+        text = json.dumps(self.data, indent=1) + "\n"
+        if path is not None:
+            write_text(path, text)
+        return text
+
+    def to_csv(self, path: str | os.PathLike | None = None) -> str:
+        """One row per face and second (see `csv_rows`); also written to `path` if given."""
+        text = csv_text(self.data, self.labels)
+        if path is not None:
+            write_text(path, text)
+        return text
+
+    def to_dataframe(self):
+        """The CSV's rows as a pandas DataFrame (absent seconds: present=0, NaN probabilities)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Timeline.to_dataframe needs pandas: pip install pandas") from None
+        frame = pd.DataFrame(csv_rows(self.data, self.labels), columns=csv_fields(self.labels))
+        probabilities = [f"p_{label}" for label in self.labels]
+        frame[probabilities] = frame[probabilities].replace("", float("nan")).astype(float)
+        return frame
+
+    def plot(self, path: str | os.PathLike, title: str = "") -> Path:
+        """The PNG `emoview analyze` draws: one band of emotions per face over time."""
+        from emoview.realtime.timeline_plot import plot_timeline
+
+        return plot_timeline(self.data, self.labels, path, title=title)
+
+    def __repr__(self) -> str:
+        summary = self.summary
+        return f"Timeline({self.seconds} s, {summary['faces']} face(s), mostly {summary['dominant_emotion']})"

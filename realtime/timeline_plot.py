@@ -48,12 +48,21 @@ def _label_runs(entries: list[dict | None]) -> list[tuple[int, int, str]]:
     return runs
 
 
-def _time_formatter(seconds: int):
-    from matplotlib.ticker import FuncFormatter
+MINUTE_STEPS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600)  # seconds between ticks on a m:ss axis
+
+
+def set_time_axis(ax, seconds: int) -> None:
+    """Ticks at whole seconds only (a tick at 2.5 s would read "2 s"): up to two minutes in seconds,
+    longer in m:ss at whole quarter minutes or more, about eight ticks either way."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
     if seconds <= 120:
-        return FuncFormatter(lambda x, _: f"{x:.0f} s")
-    return FuncFormatter(lambda x, _: f"{int(x) // 60}:{int(x) % 60:02d}")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True, steps=[1, 2, 5, 10]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{round(x)} s"))
+        return
+    step = next((s for s in MINUTE_STEPS if seconds / s <= 10), MINUTE_STEPS[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{round(x) // 60}:{round(x) % 60:02d}"))
 
 
 def _draw_face(ax, face_id: str, entries: list[dict | None], labels: tuple[str, ...], summary: dict) -> None:
@@ -97,11 +106,16 @@ def _draw_face(ax, face_id: str, entries: list[dict | None], labels: tuple[str, 
 
 def plot_timeline(timeline: dict, labels: tuple[str, ...], path: str | os.PathLike, title: str = "") -> Path:
     """Writes the PNG; returns its path. Works for zero faces too (says so instead of failing)."""
+    figure = timeline_figure(timeline, labels, title)
+    return write_with(Path(path), lambda tmp: figure.savefig(tmp, format="png"))
+
+
+def timeline_figure(timeline: dict, labels: tuple[str, ...], title: str = ""):
+    """The matplotlib Figure (Agg canvas) that `plot_timeline` saves."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    path = Path(path)
     n = timeline["seconds"]
     per_face = timeline["summary"]["per_face"]
     longest = sorted(timeline["faces"], key=lambda f: (-per_face[f]["seconds_present"], int(f)))[:MAX_FACES_SHOWN]
@@ -119,7 +133,7 @@ def plot_timeline(timeline: dict, labels: tuple[str, ...], path: str | os.PathLi
         axes[0].set_yticks([])
     for ax, face_id in zip(axes, shown):
         _draw_face(ax, face_id, timeline["faces"][face_id], labels, per_face[face_id])
-    axes[-1].xaxis.set_major_formatter(_time_formatter(n))
+    set_time_axis(axes[-1], n)
     axes[-1].set_xlabel("video time")
     handles = [Patch(color=rgb(label), label=label) for label in reversed(labels)]  # same order as the stack
     handles.append(Patch(facecolor="#f4f4f4", edgecolor="#c8c8c8", hatch="///", label="not in view"))
@@ -135,4 +149,4 @@ def plot_timeline(timeline: dict, labels: tuple[str, ...], path: str | os.PathLi
     if not summary["complete"]:
         subtitle += f"; partial: run {summary['stopped_by']}"
     figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, x=0.01, ha="left", fontsize=11)
-    return write_with(path, lambda tmp: figure.savefig(tmp, format="png"))
+    return figure

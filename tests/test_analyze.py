@@ -245,3 +245,26 @@ def test_output_names_in_a_folder_of_their_own_or_beside_the_video(tmp_path):
         kind: tmp_path / "talk" / f"timeline.{kind}" for kind in ("json", "png", "csv")
     }
     assert output_paths(video, None, csv=False) == {kind: video.parent / f"talk.timeline.{kind}" for kind in ("json", "png")}
+
+
+@pytest.mark.parametrize("seconds", [3, 5, 7, 13, 24, 47, 120, 121, 333, 3700])
+def test_plot_ticks_sit_on_whole_seconds_and_read_their_own_time(seconds):
+    """A tick at 2.5 s labelled "2 s" was a lie: every tick is a whole second and says which."""
+    from emoview.realtime.timeline_plot import timeline_figure
+
+    builder = TimelineBuilder(("calm", "glad"), fps=2.0)
+    for i in range(seconds * 2):
+        builder.add(result_at(i * 500.0, [face(1, [0.3, 0.7] if i % 7 else [0.8, 0.2])]))
+    figure = timeline_figure(builder.build(2.0), ("calm", "glad"))
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    low, high = ax.get_xlim()
+    ticks = [(tick.get_loc(), tick.label1.get_text()) for tick in ax.xaxis.get_major_ticks() if low <= tick.get_loc() <= high]
+    assert 3 <= len(ticks) <= 12, ticks
+    for position, text in ticks:
+        assert position == round(position), ticks
+        whole = round(position)
+        expected = f"{whole} s" if seconds <= 120 else f"{whole // 60}:{whole % 60:02d}"
+        assert text == expected, ticks
+    if seconds > 120:
+        assert all(round(position) % 15 == 0 for position, _ in ticks)  # whole quarter minutes at least

@@ -303,6 +303,13 @@ def test_counts_below_one(live, samples, option, value):
                    rf"argument {option}: must be 1 or more, not {value}", r"--help")
 
 
+@pytest.mark.parametrize("command", [[], ["analyze"], ["bench"], ["eval"]])
+def test_min_confidence_outside_0_to_1(samples, tmp_path, command):
+    target = {"analyze": [samples / "single_face.mp4"], "eval": [tmp_path]}.get(command[0] if command else "", [])
+    one_line_error(emoview(*command, *target, "--min-confidence", "1.2"),
+                   r"argument --min-confidence: must be between 0 and 1, not 1.2", r"--help")
+
+
 def test_debug_shows_the_traceback(face_model, tmp_path):
     run = emoview("--debug", "--video", tmp_path / "nope.mp4", "--no-display", "--face-model", face_model)
     assert run.returncode != 0 and "Traceback" in run.stderr and "InputError" in run.stderr

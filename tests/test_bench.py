@@ -107,7 +107,7 @@ def test_overlapped_landmarking_computes_exactly_what_sequential_analysis_does(s
     from emoview.realtime.session import Session
     from emoview.realtime.sources import VideoSource
 
-    args = argparse.Namespace(model=str(random_model), face_model=str(face_model), threads=1, window=None, max_faces=2)
+    args = argparse.Namespace(model=str(random_model), face_model=str(face_model), threads=1, window=None, max_faces=2, min_confidence=0.5)
     runs = {}
     for overlap in (True, False):
         seen = []

@@ -71,12 +71,18 @@ def test_predict_json_schema_on_real_images(image_folder, samples, random_model,
     expected_paths = [str(single), str(image_folder / "blank.png"), *map(str, crops), str(multi)]
     assert [item["path"] for item in payload["items"]] == expected_paths  # input order, folders sorted
     for item in payload["items"]:
-        assert set(item) == {"path", "face", "label", "probabilities"}
-        if item["face"]:
-            probs = item["probabilities"]
+        assert set(item) == {"path", "face", "label", "probabilities", "faces"}
+        assert item["face"] == bool(item["faces"])
+        for face in item["faces"]:
+            probs = face["probabilities"]
             assert list(probs) == list(FER_LABELS)
             assert abs(sum(probs.values()) - 1) < 1e-4
-            assert item["label"] == max(probs, key=probs.get)
+            assert face["label"] == max(probs, key=probs.get)
+            x0, y0, x1, y1 = face["box"]
+            assert 0 <= x0 < x1 and 0 <= y0 < y1
+        if item["face"]:  # the top level describes the largest face
+            largest = max(item["faces"], key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+            assert (item["label"], item["probabilities"]) == (largest["label"], largest["probabilities"])
         else:
             assert item["label"] is None and item["probabilities"] is None
     faces = {Path(item["path"]).name: item["face"] for item in payload["items"]}
@@ -208,3 +214,64 @@ def test_eval_on_chosen_subjects_only(tmp_path, shared, random_model, face_model
     assert all(Path(item["path"]).name.startswith(subject + "_") for item in result["items"])
     assert main(["eval", str(root), "--subjects", "S999"] + model_args(random_model, face_model)) == 2
     assert "no images" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_predict_lists_every_face_of_a_group_photo_that_images_draws(samples, random_model, face_model, tmp_path):
+    """`emoview --images` and `emoview predict` find the same faces: every one drawn is listed, boxed."""
+    import argparse
+    import contextlib
+
+    from emoview.realtime.commands import live
+    from emoview.realtime.session import Session
+    from emoview.realtime.sources import ImageFolderSource
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(samples / "multi_face.jpg", folder)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "emoview", "predict", str(folder / "multi_face.jpg"), "--json", "-"]
+    done = subprocess.run(argv + model_args(random_model, face_model), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = [tuple(face["box"]) for face in json.loads(done.stdout)["items"][0]["faces"]]
+
+    parser = argparse.ArgumentParser()
+    live.configure(parser)
+    args = parser.parse_args(["--images", str(folder), "--no-display"] + model_args(random_model, face_model))
+    drawn = []
+    with contextlib.ExitStack() as stack:
+        analyzer = live.open_analyzer(args, stack, stills=True)
+        source = stack.enter_context(ImageFolderSource(folder))
+        Session(source, analyzer, on_result=lambda r: drawn.extend(face.box for face in r.faces)).run()
+    assert len(drawn) >= 2  # MediaPipe finds 2 of the 5 people today
+    assert sorted(drawn) == sorted(listed)
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "high"])
+def test_min_confidence_is_validated(value, samples, random_model, face_model, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(samples / "single_face.jpg"), "--min-confidence", value] + model_args(random_model, face_model))
+    assert exit_.value.code == 2
+    assert "--min-confidence" in capsys.readouterr().err
+
+
+def test_min_confidence_changes_what_is_found(samples, random_model, face_model, tmp_path):
+    out = tmp_path / "out.json"
+    photo = str(samples / "multi_face.jpg")
+    assert main(["predict", photo, "--min-confidence", "1", "--json", str(out)] + model_args(random_model, face_model)) == 0
+    assert json.loads(out.read_text())["items"][0]["faces"] == []
+
+
+def test_predict_csv_has_one_row_per_face(samples, random_model, face_model, tmp_path):
+    out, table = tmp_path / "out.json", tmp_path / "faces.csv"
+    argv = ["predict", str(samples / "multi_face.jpg"), str(samples / "single_face.jpg"), "--json", str(out), "--csv", str(table)]
+    assert main(argv + model_args(random_model, face_model)) == 0
+    import csv
+
+    rows = list(csv.DictReader(table.open()))
+    items = json.loads(out.read_text())["items"]
+    expected = [(item["path"], face) for item in items for face in item["faces"]]
+    assert len(rows) == len(expected) >= 3
+    for row, (path, face) in zip(rows, expected):
+        assert row["path"] == path and row["label"] == face["label"]
+        assert [int(row[k]) for k in ("x0", "y0", "x1", "y1")] == face["box"]
+        assert float(row["p_happy"]) == pytest.approx(face["probabilities"]["happy"], abs=1e-5)

@@ -65,3 +65,91 @@ def test_output_path_checks(tmp_path):
         check_output_path(tmp_path, overwrite=True)
     with pytest.raises(InputError, match="does not exist"):
         check_output_path(tmp_path / "nope" / "a.mp4", overwrite=False)
+
+
+# -- finished files: a frame count in the header, and the input's sound -------------------------
+
+import subprocess
+import sys
+from fractions import Fraction
+
+from emoview.realtime.recorder import VideoSink as Sink
+
+
+def video_with_tone(path, samples, codec: str, frames: int = 48, fps: int = 24, rate: int = 48000):
+    """Real sample frames plus a 440 Hz tone as long as the video, muxed with PyAV."""
+    import cv2
+
+    source = cv2.VideoCapture(str(samples / "single_face.mp4"))
+    with av.open(str(path), mode="w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
+        audio = out.add_stream(codec, rate=rate)
+        audio.layout = "mono"
+        for i in range(frames):
+            ok, image = source.read()
+            assert ok
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        t = np.arange(int(rate * frames / fps)) / rate
+        tone = (np.sin(2 * np.pi * 440 * t) * 0.3 * 32767).astype(np.int16)
+        step = 1024
+        for start in range(0, len(tone), step):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + step], format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    source.release()
+    return path
+
+
+def probe(path):
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = video.frames  # what the header says
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        decoded = sum(1 for _ in container.decode(video))
+    with av.open(str(path)) as container:
+        audio_s = None
+        if audio is not None:
+            last = [f for f in container.decode(audio=0)][-1]
+            audio_s = float(last.pts * last.time_base) + last.samples / last.sample_rate
+    return {"frames": frames, "decoded": decoded, "audio": audio, "audio_s": audio_s}
+
+
+@pytest.mark.parametrize("container,codec,expected", [("mp4", "aac", "aac"), ("mkv", "pcm_s16le", "aac"), ("mp4", "mp3", "mp3float")])
+def test_recording_carries_the_sound_and_its_frame_count(tmp_path, samples, face_model, random_model, container, codec, expected):
+    """AAC and MP3 are copied; PCM (not for mp4) becomes AAC; the header counts the frames."""
+    source = video_with_tone(tmp_path / f"tone.{container}", samples, codec)
+    out = tmp_path / "annotated.mp4"
+    run = subprocess.run([sys.executable, "-m", "emoview", "--video", str(source), "--record", str(out), "--no-display",
+                          "--model", str(random_model), "--face-model", str(face_model)], capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    assert "recorded 48 frames" in run.stderr and "with sound" in run.stderr
+    found = probe(out)
+    assert found["frames"] == found["decoded"] == 48  # in the container's header: not a fragmented file
+    assert found["audio"] == expected
+    assert found["audio_s"] == pytest.approx(2.0, abs=0.05)
+
+
+def test_a_recording_stopped_early_keeps_only_its_own_stretch_of_sound(tmp_path, samples):
+    source = video_with_tone(tmp_path / "tone.mp4", samples, "aac")
+    out = tmp_path / "short.mp4"
+    with Sink(out, fps=24, audio_from=source) as sink:
+        for i in range(12):  # half a second of a two-second video
+            sink.write(np.full((360, 640, 3), i * 10, np.uint8))
+    found = probe(out)
+    assert sink.sound and found["frames"] == found["decoded"] == 12
+    assert 0.45 < found["audio_s"] <= 0.5 + 1024 / 48000 + 1e-6  # whole AAC frames up to the last video frame
+
+
+def test_a_recording_without_sound_is_finished_too(tmp_path, samples):
+    out = tmp_path / "silent.mp4"
+    with Sink(out, fps=24, audio_from=samples / "no_face.mp4") as sink:
+        for i in range(10):
+            sink.write(np.zeros((120, 160, 3), np.uint8))
+    found = probe(out)
+    assert found["frames"] == found["decoded"] == 10 and (found["audio"] is None) == (not sink.sound)

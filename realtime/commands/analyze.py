@@ -20,13 +20,13 @@ from emoview.realtime.annotate import Overlay
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.files import unwritable
-from emoview.realtime.commands.live import add_analysis_options, open_analyzer
+from emoview.realtime.commands.live import add_analysis_options, open_analyzer, open_sink, report_recording
 from emoview.realtime.monitor import FPSMonitor
 from emoview.realtime.pipeline import FrameResult
 from emoview.realtime.recorder import VideoSink, check_output_path
 from emoview.realtime.session import RunStats, Session, signals_deferred
 from emoview.realtime.sources import VideoSource
-from emoview.realtime.timeline import TimelineBuilder, write_csv, write_json
+from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         source = stack.enter_context(VideoSource(video))  # checks the video before loading models
         check_outputs(paths, args.overwrite, create=bool(args.out))
         analyzer = open_analyzer(args, stack)
-        sink = VideoSink(args.record, source.fps) if args.record else None
+        sink = open_sink(args.record, source) if args.record else None
         timeline = TimelineBuilder(analyzer.labels, source.fps)
         stats, error = _run_session(source, analyzer, sink, timeline, mesh=args.mesh)
     if timeline.frames == 0:
@@ -106,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{video} gave no frames; check the file")
     with signals_deferred():  # a second Ctrl-C must not leave half-written files
         data = timeline.build(stats.fps, stats.stopped_by if error is None else "error")
-        data["video"] = {"path": str(video), "fps": round(source.fps, 3), "frames": source.frame_count, "size": list(source.size)}
-        data["model"] = {"path": str(analyzer.classifier.path), "labels": list(analyzer.labels), "spec": _spec(analyzer)}
-        written = _write(data, analyzer.labels, paths, video.name)
+        data.update(run_details(source, analyzer))
+        written = _write(Timeline(data, analyzer.labels), paths, video.name)
     _report(stats, data, written, sink)
     if error is not None:
         raise error
@@ -135,20 +134,12 @@ def _run_session(source: VideoSource, analyzer, sink: VideoSink | None, timeline
             return session.stats, exc
 
 
-def _spec(analyzer) -> dict:
-    import json
-
-    return json.loads(analyzer.spec.to_json())
-
-
-def _write(data: dict, labels: tuple[str, ...], paths: dict[str, Path], title: str) -> list[Path]:
-    from emoview.realtime.timeline_plot import plot_timeline
-
-    written = [write_json(data, paths["json"])]
+def _write(timeline: Timeline, paths: dict[str, Path], title: str) -> list[Path]:
+    timeline.to_json(paths["json"])
     if "csv" in paths:
-        written.append(write_csv(data, labels, paths["csv"]))
-    written.append(plot_timeline(data, labels, paths["png"], title=title))
-    return written
+        timeline.to_csv(paths["csv"])
+    timeline.plot(paths["png"], title=title)
+    return list(paths.values())
 
 
 def _report(stats: RunStats, data: dict, written: list[Path], sink: VideoSink | None) -> None:
@@ -164,4 +155,4 @@ def _report(stats: RunStats, data: dict, written: list[Path], sink: VideoSink | 
     for path in written:
         stderr.print(f"wrote {path}")
     if sink is not None:
-        stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")
+        report_recording(stats, sink)

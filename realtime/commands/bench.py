@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def default_config(args: argparse.Namespace) -> RunConfig:
-    return RunConfig(args.mode, args.record, args.max_faces, args.paced, args.rate if args.paced else None)
+    return RunConfig(args.mode, args.record, args.max_faces or 1, args.paced, args.rate if args.paced else None)
 
 
 def matrix(args: argparse.Namespace, live_rates: tuple[float | None, ...]) -> list[RunConfig]:
@@ -134,7 +134,7 @@ def measure_pair(config: RunConfig, args: argparse.Namespace, frames, face_model
     """
     floors, runs = [], []
     for _ in range(args.repeat):
-        floors.append(measure_floor(frames, face_model, config.max_faces))
+        floors.append(measure_floor(frames, face_model, config.max_faces, args.min_confidence))
         runs.append(run_pipeline(config, args, open_source, limit))
         if runs[-1].stopped_by == "interrupt":
             break

@@ -140,12 +140,12 @@ def decode_frames(source: Source, limit: int | None) -> list[tuple[object, int]]
     return frames
 
 
-def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLike, max_faces: int) -> Floor:
+def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLike, max_faces: int, min_confidence: float = 0.5) -> Floor:
     """Times only MediaPipe's inference and the reading of its result (`FaceLandmarker.infer`, the
     fastest way we know to get landmarks out of MediaPipe, faster than its own Python API) on a
     fresh landmarker built exactly like the pipeline's."""
     detect = Samples()
-    with FaceLandmarker(face_model, max_faces=max_faces, video=True) as landmarker:
+    with FaceLandmarker(face_model, max_faces=max_faces, video=True, min_confidence=min_confidence) as landmarker:
         with_faces = 0
         timing = Measured(RunConfig())
         with clocks(timing):

@@ -63,6 +63,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """A confidence between 0 and 1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def add_min_confidence(parser: argparse.ArgumentParser, group=None) -> None:
+    """--min-confidence, for every command that finds faces."""
+    (group or parser).add_argument(
+        "--min-confidence", type=unit_interval, default=0.5, metavar="P",
+        help="face detection confidence to accept a face, 0..1 (default: 0.5; lower finds more, and more false faces)",
+    )
+
+
 def _top_level_epilog() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]

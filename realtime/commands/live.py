@@ -7,21 +7,32 @@ import contextlib
 
 from emoview.realtime.annotate import Overlay
 from emoview.realtime.classifier import EmotionClassifier
-from emoview.realtime.commands.cli import add_model_options, positive_int
+from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
 from emoview.realtime.console import stderr
-from emoview.realtime.display import Window, display_available
+from emoview.realtime.display import StillsWindow, Window, display_available
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.faces import FaceLandmarker
+from emoview.realtime.faces import FaceLandmarker, StillFaceFinder
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.recorder import VideoSink, check_output_path
 from emoview.realtime.session import RunStats, Session, signals_deferred
 from emoview.realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
+from emoview.realtime.stills import MAX_FACES
 
 
 def camera_arg(text: str) -> int | str:
     """A camera number, or anything else OpenCV opens as a live stream (URL, device path)."""
     return int(text) if text.strip().lstrip("-").isdigit() else text
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
 
 
 def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = True) -> None:
@@ -33,6 +44,9 @@ def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = T
     )
     exclusive.add_argument("--video", metavar="FILE", help="a video file, every frame analysed in order")
     exclusive.add_argument("--images", metavar="DIR", help="a folder of images, each analysed on its own")
+    group.add_argument("--seconds", type=positive_seconds, metavar="S",
+                       help="--images: show each image S seconds (default: until space/right arrow; left arrow goes back) "
+                       "and hold it S seconds in a recording (default: 1)")
     camera = parser.add_argument_group("camera")
     camera.add_argument("--width", type=positive_int, help="requested capture width")
     camera.add_argument("--height", type=positive_int, help="requested capture height")
@@ -41,7 +55,8 @@ def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = T
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analysis")
-    group.add_argument("--max-faces", type=positive_int, default=1, metavar="N", help="faces to analyse per frame (default: 1)")
+    group.add_argument("--max-faces", type=positive_int, metavar="N", help=f"faces to analyse per frame (default: 1; {MAX_FACES} for --images)")
+    add_min_confidence(parser, group)
     group.add_argument("--window", type=positive_int, metavar="T", help="frames per model window (default: the model's)")
     group.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
     add_model_options(parser)
@@ -62,7 +77,7 @@ def open_source(args: argparse.Namespace, paced: bool = False) -> Source:
     if getattr(args, "video", None):
         return VideoSource(args.video, paced=paced)
     if getattr(args, "images", None):
-        return ImageFolderSource(args.images)
+        return ImageFolderSource(args.images, fps=1.0 / (getattr(args, "seconds", None) or 1.0))
     camera = 0 if args.camera is None else args.camera
     return CameraSource(camera, args.width, args.height, args.fps)
 
@@ -71,11 +86,33 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
     """The emotion model first (fast to check), then the face model; both closed by `stack`."""
     classifier = EmotionClassifier(args.model, threads=args.threads)
     face_model = resolve_face_model(args.face_model)
-    landmarker = stack.enter_context(FaceLandmarker(face_model, max_faces=args.max_faces, video=not stills))
-    return Analyzer(classifier, landmarker, window=args.window, stills=stills)
+    confidence = args.min_confidence
+    if stills:  # faces found as `emoview predict` finds them: the same faces, tiny crops included
+        finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence)
+    else:
+        finder = FaceLandmarker(face_model, max_faces=args.max_faces or 1, video=True, min_confidence=confidence)
+    return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
+
+
+def open_sink(path: str, source: Source) -> VideoSink:
+    """Images of many sizes share one canvas, each letterboxed; a video file keeps its size and,
+    when every frame is recorded (not --paced), its sound."""
+    if isinstance(source, ImageFolderSource):
+        return VideoSink(path, source.fps, size=source.canvas_size())
+    lossless_file = isinstance(source, VideoSource) and not source.live
+    return VideoSink(path, source.fps, audio_from=source.path if lossless_file else None)
+
+
+def report_recording(stats: RunStats, sink: VideoSink) -> None:
+    sound = ", with sound" if sink.sound else ""
+    stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'}{sound})", markup=False)
+    if sink.finish_problem:
+        stderr.print(f"[yellow]warning:[/] {sink.path} was kept as written (fragmented, playable, without sound): {sink.finish_problem}")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seconds and not args.images:
+        raise InputError("--seconds is how long each image of --images stays; drop it, or pass --images DIR")
     if args.record:
         check_output_path(args.record, args.overwrite)
     show = not args.no_display
@@ -89,13 +126,15 @@ def run(args: argparse.Namespace) -> int:
         analyzer = open_analyzer(args, stack, stills=bool(args.images))
         if source is None:
             source = stack.enter_context(open_source(args, paced=args.paced))
-        sink = VideoSink(args.record, source.fps) if args.record else None
-        window = Window(f"emoview - {source.name}") if show else None
+        stills = isinstance(source, ImageFolderSource)
+        sink = open_sink(args.record, source) if args.record else None
+        title = f"emoview - {source.name}"
+        window = (StillsWindow(title, args.seconds) if stills else Window(title)) if show else None
         if headless:  # said once the inputs are known good, so a bad input stays a one-line error
             stderr.print("[yellow]no display found: running without a window[/] (use --record OUT.mp4 to keep the result)")
         elif not show and not sink:
             stderr.print("[yellow]no window and no --record: only the summary will be printed[/]")
-        session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), sink, window)
+        session = Session(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh, stills=stills), sink, window)
         try:
             stats = session.run()
         except EmoviewError:  # a reader or the recording failed mid-run: say how far it got, then why
@@ -140,4 +179,4 @@ def report(stats: RunStats, source: Source, sink: VideoSink | None) -> None:
     if isinstance(source, ImageFolderSource) and source.skipped:
         stderr.print(f"[yellow]skipped {len(source.skipped)} unreadable image(s)[/], e.g. {source.skipped[0]}")
     if sink is not None:
-        stderr.print(f"recorded {stats.recorded} frames to {sink.path} ({sink.codec or 'no codec'})")
+        report_recording(stats, sink)

@@ -1,15 +1,15 @@
 """`emoview predict PATH...` and `emoview eval DIR`: the emotion model on still images.
 
-Each image is a one-frame window (T=1): the face is found exactly as training extraction finds it
-(`StillFaceFinder`, which frames tiny FER2013/CK+ crops), turned into features by the model's own
-spec, and all faces are classified in a few batched ONNX Runtime calls. Face finding dominates the
-time (about 15 ms per image); the model itself is a fraction of a millisecond per batch row.
-ONNX Runtime only: this module must not import torch or the training package.
+The work is the library's (`emoview.realtime.stills`: every face found as training extraction finds
+it, each a one-frame window); this module reads arguments, shows progress and writes tables, JSON
+and CSV. ONNX Runtime only: this module must not import torch or the training package.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -24,91 +24,19 @@ from emoview.realtime.console import stderr
 from emoview.realtime.errors import InputError
 from emoview.realtime.files import write_text
 from emoview.realtime.labels import canonical
+from emoview.realtime.stills import MAX_FACES, ImageResult, StillFace, classify_images, gather_paths, image_files, read_files
 
-PHOTO_FACES = 5  # MediaPipe misses faces in group photos when asked for only one; the largest is used
-BATCH = 256  # rows per ONNX Runtime call: big enough to amortise the call, small enough for memory
+EVAL_FACES = 5  # MediaPipe misses faces in group photos when asked for only one; eval scores the largest
 NO_FACE = "no face"
-
-@dataclass
-class ImageResult:
-    path: str  # as found: the argument, or the folder argument joined with the relative path
-    face: bool
-    probabilities: np.ndarray | None  # (classes,) or None when no face was found
-
-
-# -- finding and classifying --------------------------------------------------------------------
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Every non-hidden file under `folder`, recursively, in a stable order (by path components)."""
-    found = [
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ]
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
-
-
-def gather_paths(arguments: list[str]) -> list[Path]:
-    """The files named and the files inside the folders named; a missing path is the user's error."""
-    files: list[Path] = []
-    for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            files.extend(image_files(path))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise InputError(f"{argument} does not exist; pass image files or folders of images")
-    return files
 
 
 def classify_files(files: list[Path], finder, classifier, label: str = "faces") -> tuple[list[ImageResult], list[Path]]:
-    """Find one face per image, then classify all found faces in batches.
-
-    Returns a result per readable image (in input order) and the unreadable files, which are
-    skipped: a folder with a stray text file or a truncated download is still worth scoring.
-    """
-    from emoview.realtime.faces import read_image
-
-    spec = classifier.spec
-    results: list[ImageResult] = []
-    unreadable: list[Path] = []
-    rows: list[np.ndarray] = []
-    crops: list[np.ndarray] = []  # fused models also look at the face
-    owners: list[int] = []
+    """`classify_images` over files, with a progress bar on stderr."""
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(label, total=len(files))
-        for path in files:
-            progress.advance(task)
-            image = read_image(path)
-            if image is None:
-                unreadable.append(path)
-                continue
-            faces = finder.find(image)
-            if faces:
-                face = max(faces, key=box_area)  # one answer per image: the most prominent face
-                rows.append(spec.frame_features(spec.select_points(face.points), face.blendshapes))
-                if spec.appearance:
-                    crops.append(spec.face_crop(image, face.points))
-                owners.append(len(results))
-            results.append(ImageResult(str(path), bool(faces), None))
-    if rows:
-        windows = np.stack(rows)[:, None, :]  # (N, T=1, F)
-        faces = np.stack(crops) if crops else None
-        probs = np.concatenate([
-            classifier.predict(windows[i : i + BATCH], None if faces is None else faces[i : i + BATCH])
-            for i in range(0, len(windows), BATCH)
-        ])
-        for owner, p in zip(owners, probs):
-            results[owner].probabilities = p
-    return results, unreadable
-
-
-def box_area(face) -> int:
-    x0, y0, x1, y1 = face.box
-    return (x1 - x0) * (y1 - y0)
+        results, unreadable = classify_images(read_files(files), finder, classifier, lambda: progress.advance(task))
+    return results, [Path(name) for name in unreadable]
 
 
 def open_classifier(args: argparse.Namespace):
@@ -118,11 +46,11 @@ def open_classifier(args: argparse.Namespace):
     return EmotionClassifier(args.model, threads=args.threads)
 
 
-def open_finder(args: argparse.Namespace):
+def open_finder(args: argparse.Namespace, max_faces: int):
     from emoview.realtime.face_model import resolve_face_model
     from emoview.realtime.faces import StillFaceFinder
 
-    return StillFaceFinder(resolve_face_model(args.face_model), max_faces=PHOTO_FACES)
+    return StillFaceFinder(resolve_face_model(args.face_model), max_faces=max_faces, min_confidence=args.min_confidence)
 
 
 def model_info(metadata: dict[str, str]) -> dict[str, object]:
@@ -147,23 +75,28 @@ def stdout_console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
-def write_json(payload: dict, target: str) -> None:
-    text = json.dumps(payload, indent=1)
+def write_output(text: str, target: str, option: str) -> None:
+    """`text` to stdout ('-') or, whole or not at all, to a file."""
     if target == "-":
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text)
         return
     try:
-        write_text(target, text + "\n")
+        write_text(target, text)
     except OSError as exc:
-        raise InputError(f"cannot write {target} ({exc.strerror or exc}); choose a writable --json path") from None
+        raise InputError(f"cannot write {target} ({exc.strerror or exc}); choose a writable {option} path") from None
     stderr.print(f"wrote {target}", markup=False)
 
 
+def write_json(payload: dict, target: str) -> None:
+    write_output(json.dumps(payload, indent=1) + "\n", target, "--json")
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    from emoview.realtime.commands.cli import add_model_options, positive_int
+    from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
 
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
     parser.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
+    add_min_confidence(parser)
     add_model_options(parser)
 
 
@@ -171,52 +104,97 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from emoview.realtime.commands.cli import positive_int
+
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders of images (searched recursively)")
+    parser.add_argument("--csv", metavar="OUT", help="write one row per face as CSV to OUT ('-' for stdout)")
+    parser.add_argument("--max-faces", type=positive_int, default=MAX_FACES, metavar="N", help=f"faces to find per image (default: {MAX_FACES})")
     _common_options(parser)
-    parser.epilog = "examples:\n  emoview predict photo.jpg\n  emoview predict faces/ --json faces.json"
+    parser.epilog = (
+        "JSON: per image, `faces` lists every face with its box [x0, y0, x1, y1], label and probabilities; "
+        "`face`, `label` and `probabilities` describe the largest face.\n"
+        "examples:\n  emoview predict photo.jpg\n  emoview predict faces/ --json faces.json --csv faces.csv"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json == "-" and args.csv == "-":
+        raise InputError("--json - and --csv - would both write to stdout; send one of them to a file")
     files = gather_paths(args.paths)
     classifier = open_classifier(args)
-    with open_finder(args) as finder:
+    with open_finder(args, args.max_faces) as finder:
         results, unreadable = classify_files(files, finder, classifier)
     warn_unreadable(unreadable)
     if not results:
         raise InputError(f"no readable images in {' '.join(args.paths)}; pass image files or folders of images")
     labels = classifier.labels
     if args.json:
-        items = [
-            {
-                "path": r.path,
-                "face": r.face,
-                "label": labels[int(np.argmax(r.probabilities))] if r.face else None,
-                "probabilities": {name: float(p) for name, p in zip(labels, r.probabilities)} if r.face else None,
-            }
-            for r in results
-        ]
+        items = [image_item(r, labels) for r in results]
         write_json({"model": model_info(classifier.metadata), "items": items}, args.json)
-    if args.json != "-":
-        if not args.json:
+    if args.csv:
+        write_output(faces_csv(results, labels), args.csv, "--csv")
+    if "-" not in (args.json, args.csv):
+        if not (args.json or args.csv):
             print_predictions(results, labels)
         found = sum(r.face for r in results)
-        stderr.print(f"{len(results)} image(s), a face in {found}, {len(unreadable)} unreadable skipped", markup=False)
+        faces = sum(len(r.faces) for r in results)
+        stderr.print(f"{len(results)} image(s), {faces} face(s), a face in {found}, {len(unreadable)} unreadable skipped", markup=False)
     return 0
 
 
+def face_item(face: StillFace, labels: tuple[str, ...]) -> dict:
+    return {
+        "box": [int(v) for v in face.box],
+        "label": labels[int(np.argmax(face.probabilities))],
+        "probabilities": {name: float(p) for name, p in zip(labels, face.probabilities)},
+    }
+
+
+def image_item(result: ImageResult, labels: tuple[str, ...]) -> dict:
+    """One image: every face, and at the top level the largest face (what `eval` scores)."""
+    largest = result.largest
+    top = face_item(largest, labels) if largest is not None else {"label": None, "probabilities": None}
+    return {
+        "path": result.path,
+        "face": largest is not None,
+        "label": top["label"],
+        "probabilities": top["probabilities"],
+        "faces": [face_item(face, labels) for face in result.faces],
+    }
+
+
+def faces_csv(results: list[ImageResult], labels: tuple[str, ...]) -> str:
+    """One row per face (an image without one: a row with an empty face), probabilities as p_<label>."""
+    text = io.StringIO()
+    fields = ["path", "face", "x0", "y0", "x1", "y1", "label", *(f"p_{name}" for name in labels)]
+    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for result in results:
+        if not result.faces:
+            writer.writerow({"path": result.path})
+        for i, face in enumerate(result.faces):
+            item = face_item(face, labels)
+            row = {"path": result.path, "face": i, "label": item["label"]}
+            row.update(zip(("x0", "y0", "x1", "y1"), item["box"]))
+            row.update({f"p_{name}": round(p, 6) for name, p in item["probabilities"].items()})
+            writer.writerow(row)
+    return text.getvalue()
+
+
 def print_predictions(results: list[ImageResult], labels: tuple[str, ...]) -> None:
-    table = Table("image", "label", "p", "runner-up", title="emotion per image")
+    table = Table("image", "face", "label", "p", "runner-up", title="emotion per face")
     for r in results:
-        if r.probabilities is None:
-            table.add_row(r.path, f"[dim]{NO_FACE}[/]", "", "")
-            continue
-        first, second = np.argsort(r.probabilities)[::-1][:2]
-        table.add_row(
-            r.path,
-            labels[first],
-            f"{r.probabilities[first]:.2f}",
-            f"{labels[second]} {r.probabilities[second]:.2f}",
-        )
+        if not r.faces:
+            table.add_row(r.path, "", f"[dim]{NO_FACE}[/]", "", "")
+        for i, face in enumerate(r.faces):
+            first, second = np.argsort(face.probabilities)[::-1][:2]
+            table.add_row(
+                r.path if i == 0 else "",
+                str(i),
+                labels[first],
+                f"{face.probabilities[first]:.2f}",
+                f"{labels[second]} {face.probabilities[second]:.2f}",
+            )
     stdout_console().print(table)
 
 
@@ -323,7 +301,7 @@ def run_eval(args: argparse.Namespace) -> int:
         files = [path for path in files if path.name.startswith(subjects)]
         if not files:
             raise InputError(f"no images in {root} of subjects {args.subjects}; file names must start with SUBJECT_, e.g. S005_001_00000011.png")
-    with open_finder(args) as finder:
+    with open_finder(args, EVAL_FACES) as finder:
         results, unreadable = classify_files(files, finder, classifier, label="eval")
     warn_unreadable(unreadable)
     if not results:
