@@ -20,6 +20,7 @@ from onnx.external_data_helper import uses_external_data
 from emoview.realtime.classifier import CROP_INPUT, EMBEDDING_OUTPUT, EMBEDDINGS_INPUT, INPUT_NAME, OUTPUT_NAME
 from emoview.realtime.errors import InputError, ModelError
 from emoview.realtime.spec import METADATA_KEY, FeatureSpec
+from emoview.realtime.weights import WEIGHTS_KEY, weights_sha256
 
 OPSET = 17
 BATCH_AXIS = "batch"
@@ -98,9 +99,10 @@ def _umask() -> int:
 
 
 def set_metadata(proto: onnx.ModelProto, metadata: dict[str, object]) -> None:
-    """Replace the model's metadata_props: strings as they are, anything else as JSON."""
+    """Replace the model's metadata_props: strings as they are, anything else as JSON; and record
+    the digest of the weights the proto holds now, which loading checks (`realtime/weights.py`)."""
     del proto.metadata_props[:]
-    for key, value in metadata.items():
+    for key, value in {**metadata, WEIGHTS_KEY: weights_sha256(proto.SerializeToString())}.items():
         entry = proto.metadata_props.add()
         entry.key = key
         entry.value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from emoview.realtime.errors import ModelError
 from emoview.realtime.spec import METADATA_KEY, FeatureSpec, SpecError
+from emoview.realtime.weights import verify_weights
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
@@ -51,6 +52,7 @@ class EmotionClassifier:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path} is not a usable ONNX model ({first[:160]}); pass --model PATH to an emoview .onnx file") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        verify_weights(self.path, self.metadata)
         if METADATA_KEY not in self.metadata:
             raise ModelError(
                 f"{self.path} is an ONNX model without emoview's feature spec; export it with "

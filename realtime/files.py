@@ -7,6 +7,7 @@ never half a JSON that a script downstream would choke on.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -53,3 +54,11 @@ def unwritable(folder: str | os.PathLike) -> str | None:
             return None
     except OSError as exc:
         return exc.strerror or str(exc)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
