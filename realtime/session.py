@@ -2,15 +2,12 @@
 window and recording, with clean stops.
 
 Whatever ends a run (end of input, q/Esc, Ctrl-C, SIGTERM, an error in any thread), the source is
-stopped and the recording finalized before control returns; while that happens, further Ctrl-C or
-SIGTERM are held back so a second impatient Ctrl-C cannot leave a broken file.
+stopped and the recording finalized before control returns; from then on further Ctrl-C or SIGTERM
+are held back (`realtime/signals.py`) so a second impatient Ctrl-C cannot leave a broken file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -23,6 +20,7 @@ from emoview.realtime.feed import Feed
 from emoview.realtime.monitor import FPSMonitor, Samples
 from emoview.realtime.pipeline import STAGES, Analyzer, FrameResult
 from emoview.realtime.recorder import VideoSink
+from emoview.realtime.signals import handling_stop_signals
 from emoview.realtime.sources import Source
 
 
@@ -40,86 +38,6 @@ class RunStats:
     @property
     def fps(self) -> float:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-@contextlib.contextmanager
-def stop_signals_as_interrupt():
-    """SIGINT and SIGTERM both raise KeyboardInterrupt, so either stops the run the same clean way.
-
-    SIGINT is set explicitly: a process started in the background by a script inherits SIGINT
-    ignored, and `kill -INT` must still stop it and finalize its recording.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def signals_deferred():
-    """Hold SIGINT/SIGTERM while finalizing; re-deliver them as KeyboardInterrupt afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    handlers: dict[int, object] = {}
-    try:  # a signal landing between the two installs still gets both handlers restored
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            handlers[sig] = signal.signal(sig, lambda s, f: pending.append(s))
-        yield
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    if pending:
-        raise KeyboardInterrupt
-
-
-class _StopSignals:
-    """SIGINT/SIGTERM for the whole of a run, finalization included.
-
-    The first signal while running raises KeyboardInterrupt (it also wakes a wait for the next
-    frame) and switches to finishing; from then on signals are only counted, so no second Ctrl-C,
-    however early or late, can cut finalization short.
-    """
-
-    def __init__(self) -> None:
-        self.running = True
-        self.pending = 0
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.running:
-            self.running = False
-            raise KeyboardInterrupt
-        self.pending += 1
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def finishing(self) -> None:
-        """The run is over: from now on signals are held, and so are they by the handlers we restore
-        to, if they can (the CLI's can), so closing, writing and reporting run to the end."""
-        self.running = False
-        for handler in self._previous.values():
-            hold = getattr(handler, "finishing", None)
-            if callable(hold):
-                hold()
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
 
 
 def one_opencv_thread() -> int:
@@ -185,27 +103,26 @@ class Session:
         """
         stats = self.stats
         start = time.perf_counter()
-        signals = _StopSignals()
         opencv_threads = one_opencv_thread()
         try:
-            try:
+            with handling_stop_signals() as signals:
                 try:
-                    signals.install()
-                    for frame, faces, timings in self._landmarked():
-                        if not self._step(frame, faces, timings):
-                            stats.stopped_by = "user"
-                            break
+                    try:
+                        signals.running()
+                        for frame, faces, timings in self._landmarked():
+                            if not self._step(frame, faces, timings):
+                                stats.stopped_by = "user"
+                                break
+                    finally:
+                        signals.hold()  # a signal from here on is held, never raised
+                except KeyboardInterrupt:
+                    stats.stopped_by = "interrupt"
                 finally:
-                    signals.finishing()  # a signal from here on is held, never raised
-            except KeyboardInterrupt:
-                stats.stopped_by = "interrupt"
-            finally:
-                stats.elapsed_s = time.perf_counter() - start
-                self._finish()
+                    stats.elapsed_s = time.perf_counter() - start
+                    self._finish()
         finally:
-            signals.restore()
             cv2.setNumThreads(opencv_threads)
-        if signals.pending:
+        if signals.held:
             stats.stopped_by = "interrupt"
         return stats
 

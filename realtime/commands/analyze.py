@@ -24,7 +24,8 @@ from emoview.realtime.commands.live import add_analysis_options, open_analyzer, 
 from emoview.realtime.monitor import FPSMonitor
 from emoview.realtime.pipeline import FrameResult
 from emoview.realtime.recorder import VideoSink, check_output_path
-from emoview.realtime.session import RunStats, Session, signals_deferred
+from emoview.realtime.session import RunStats, Session
+from emoview.realtime.signals import hold_signals
 from emoview.realtime.sources import VideoSource
 from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
 
@@ -104,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
         if error is not None:
             raise error
         raise InputError(f"{video} gave no frames; check the file")
-    with signals_deferred():  # a second Ctrl-C must not leave half-written files
-        data = timeline.build(stats.fps, stats.stopped_by if error is None else "error")
-        data.update(run_details(source, analyzer))
-        written = _write(Timeline(data, analyzer.labels), paths, video.name)
+    hold_signals()  # (the Session holds already) a second Ctrl-C must not leave half-written files
+    data = timeline.build(stats.fps, stats.stopped_by if error is None else "error")
+    data.update(run_details(source, analyzer))
+    written = _write(Timeline(data, analyzer.labels), paths, video.name)
     _report(stats, data, written, sink)
     if error is not None:
         raise error

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 
 from emoview.realtime.errors import EmoviewError
+from emoview.realtime.signals import StopSignals, handling_stop_signals
 
 
 @dataclass(frozen=True)
@@ -100,47 +99,6 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-class _Interrupts:
-    """Ctrl-C and SIGTERM (kill, systemd, docker stop) stop every command the same way, at any moment.
-
-    Both raise KeyboardInterrupt, which every command turns into finalized outputs, one line and
-    exit 130. A library that swallows it mid-import or mid-call and raises something else instead
-    (pybind11 turns it into "ImportError: initialization failed") is still reported as an
-    interrupt, not as an internal error. SIGINT is set explicitly: a process started in the
-    background inherits it ignored. When the program is done, late signals are ignored, so one
-    arriving while the interpreter shuts down cannot change the exit code of a finished run.
-
-    Once a command's run has stopped and is being finalized (`finishing()`, called by the Session),
-    signals are only counted: closing the models, writing the timeline and printing the report are
-    never cut short, and the command then exits 130.
-    """
-
-    def __init__(self) -> None:
-        self.received = False
-        self.holding = False
-        self.held = 0
-        self._previous: dict[int, object] = {}
-
-    def __call__(self, signum, frame):
-        self.received = True
-        if self.holding:
-            self.held += 1
-            return
-        raise KeyboardInterrupt
-
-    def finishing(self) -> None:
-        self.holding = True
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self)
-
-    def release(self, exiting: bool) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, signal.SIG_IGN if exiting else handler)
-
-
 def build_parser(name: str) -> argparse.ArgumentParser:
     command = COMMANDS[name]
     is_default = name == DEFAULT_COMMAND
@@ -168,12 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or bool(os.environ.get("EMOVIEW_DEBUG"))
     if debug:
         os.environ["EMOVIEW_DEBUG"] = "1"  # also lets native (MediaPipe, FFmpeg) logs through
-    interrupts = _Interrupts()
-    interrupts.install()
-    try:
-        return _dispatch(name, argv, debug, interrupts)
-    finally:
-        interrupts.release(exiting=program)
+    with handling_stop_signals(exiting=program) as signals:
+        return _dispatch(name, argv, debug, signals)
 
 
 def _interrupted() -> int:
@@ -181,23 +135,23 @@ def _interrupted() -> int:
     return 130
 
 
-def _dispatch(name: str, argv: list[str], debug: bool, interrupts: _Interrupts) -> int:
+def _dispatch(name: str, argv: list[str], debug: bool, signals: StopSignals) -> int:
     try:
         parser = build_parser(name)
         args = parser.parse_args(argv)
         code = int(args._run(args) or 0)
-        return 130 if code == 0 and interrupts.held else code  # finished, but asked to stop meanwhile
+        return 130 if code == 0 and signals.held else code  # finished, but asked to stop meanwhile
     except KeyboardInterrupt:
         return _interrupted()
     except EmoviewError as exc:
-        if interrupts.received and not debug:
+        if signals.received and not debug:
             return _interrupted()
         if debug:
             raise
         print(f"emoview: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:
-        if interrupts.received and not debug:
+        if signals.received and not debug:
             return _interrupted()
         if debug:
             raise
@@ -205,7 +159,7 @@ def _dispatch(name: str, argv: list[str], debug: bool, interrupts: _Interrupts) 
         print(f"emoview: error: missing Python package {exc.name!r}; {hint}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
-        if interrupts.received and not debug:
+        if signals.received and not debug:
             return _interrupted()  # a library turned our KeyboardInterrupt into its own error
         if debug:
             raise

@@ -15,7 +15,8 @@ from emoview.realtime.face_model import resolve_face_model
 from emoview.realtime.faces import FaceLandmarker, StillFaceFinder
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.recorder import VideoSink, check_output_path
-from emoview.realtime.session import RunStats, Session, signals_deferred
+from emoview.realtime.session import RunStats, Session
+from emoview.realtime.signals import hold_signals
 from emoview.realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
 from emoview.realtime.stills import MAX_FACES
 
@@ -138,12 +139,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             stats = session.run()
         except EmoviewError:  # a reader or the recording failed mid-run: say how far it got, then why
-            with signals_deferred():
-                session.stats.stopped_by = "error"
-                report(session.stats, source, sink)
+            session.stats.stopped_by = "error"
+            report(session.stats, source, sink)
             raise
-        with signals_deferred():  # the run is over and finalized: a late Ctrl-C must not cost its report
-            return conclude(stats, source, sink)
+        hold_signals()  # the run is over and finalized (the Session holds already): a late Ctrl-C must not cost its report
+        return conclude(stats, source, sink)
 
 
 def conclude(stats: RunStats, source: Source, sink: VideoSink | None) -> int:
