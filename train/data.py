@@ -222,10 +222,21 @@ def build_splits(recipe: Recipe, data_root: Path, cache: Path, face_model, limit
 
 
 def _source_path(root: Path, source: Source) -> Path:
-    path = Path(source.path) if Path(source.path).is_absolute() else Path(root) / source.path
+    """The source's folder under --data, given as the folder that holds the dataset (`data/`) or, as
+    people also pass it, as the dataset folder itself (`data/ckplus48` for path "ckplus48", or
+    `data/fer2013` for "fer2013/train")."""
+    if Path(source.path).is_absolute():
+        path = Path(source.path)
+    else:
+        root = Path(root)
+        path = root / source.path
+        first = Path(source.path).parts[0]
+        if not path.exists() and root.name == first and (root.parent / source.path).exists():
+            path = root.parent / source.path
     if not path.exists():
         raise InputError(
-            f"source {source.name}: {path} does not exist; --data must be the folder that holds {source.path}"
+            f"source {source.name}: {path} does not exist; --data must be the folder that holds "
+            f"{Path(source.path).parts[0]}/ (e.g. ../shared/data), or {Path(source.path).parts[0]}/ itself"
         )
     return path
 
