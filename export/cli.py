@@ -15,17 +15,23 @@ from rich.console import Console
 
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import InputError
+from emoview.realtime.files import check_output_file
+from emoview.realtime.weights import is_shipped, write_record
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="training run folder (with best.pt), or a checkpoint file")
-    parser.add_argument("--out", required=True, metavar="PATH", help="where to write the model, e.g. models/emotion.onnx")
+    parser.add_argument("--out", required=True, metavar="PATH", help="where to write the model, e.g. my-model.onnx")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (and its .int8.onnx)")
     parser.add_argument(
         "--int8",
         action="store_true",
         help="also write NAME.int8.onnx (ONNX Runtime dynamic quantization) and report its accuracy and speed change",
     )
-    parser.epilog = "example:\n  emoview export runs/shipped --out models/emotion.onnx --int8"
+    parser.epilog = (
+        "examples:\n  emoview export runs/fer2013 --out fer2013.onnx --int8\n"
+        "  emoview export runs/shipped --out models/emotion.onnx --overwrite   # replace the shipped model (and its sha256 record)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
     from emoview.export.parity import PARITY_LENGTHS, TOLERANCE, check_parity
 
     out = Path(args.out)
-    if out.is_dir():
-        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'emotion.onnx'}")
-    if out.suffix != ".onnx":
-        raise InputError(f"--out {out} should end in .onnx; e.g. models/emotion.onnx")
+    if out.suffix != ".onnx" and not out.is_dir():
+        raise InputError(f"--out {out} should end in .onnx; e.g. {out.with_suffix('.onnx')}")
+    check_output_file(out, "--out", overwrite=args.overwrite, create_folder=True, example="emotion.onnx")
+    int8 = out.with_name(f"{out.stem}.int8.onnx")
+    if args.int8 and int8.exists() and not args.overwrite:
+        raise InputError(f"{int8} (the --int8 copy of --out) already exists; add --overwrite to replace it, or choose another --out")
     console = Console(highlight=False, markup=False, soft_wrap=True)
     with stderr.status(f"loading {args.run}"):
         run_data = load_run(args.run)
@@ -50,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         with stderr.status("comparing torch and ONNX Runtime"):
             parity = check_parity(run_data.model, staging, spec.feature_size, crop=spec.crop, embedding=spec.embedding)
         os.replace(staging, out)
+        if is_shipped(out):  # replaced on purpose (--overwrite): the shipped model's file check follows it
+            write_record(out)
     except OSError as exc:
         raise InputError(f"cannot write {out} ({exc.strerror or exc}); choose a writable --out path") from None
     finally:
@@ -85,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             windows, labels, path = val
             evaluation = EvalSet(windows, labels, f"{len(labels)} validation windows from {path}")
         with stderr.status("quantizing to int8 and measuring"):
-            report = quantize_int8(out, out.with_name(f"{out.stem}.int8.onnx"), evaluation, spec.window)
+            report = quantize_int8(out, int8, evaluation, spec.window)
         for line in report.lines():
             console.print(line)
     return 0

@@ -6,31 +6,13 @@ runtime needs to build features; the rest records where the model came from and 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
-from pathlib import Path
 
 from emoview.export.checkpoint import Run
 from emoview.export.onnx_export import OPSET
+from emoview.realtime.files import sha256_of
 from emoview.realtime.spec import METADATA_KEY
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def emoview_version() -> str:
-    """The installed package's version, or pyproject's when running from a checkout."""
-    try:
-        return importlib_metadata.version("emoview")
-    except importlib_metadata.PackageNotFoundError:
-        pyproject = REPO / "pyproject.toml"
-        match = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(), re.M) if pyproject.is_file() else None
-        return match.group(1) if match else "unknown"
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from emoview.realtime.version import emoview_version
 
 
 def model_metadata(run: Run, quantization: str | None = None) -> dict[str, object]:

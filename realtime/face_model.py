@@ -37,8 +37,8 @@ def verify(path: Path, origin: str) -> Path:
     """Refuse a file that is not the official bundle (truncated, corrupt or another model)."""
     if not path.is_file():
         raise ModelError(
-            f"face model not found at {path} ({origin}); pass --face-model PATH to "
-            f"{FILE_NAME}, or remove the setting to download it"
+            f"face model not found at {path} ({origin}); pass --face-model PATH to {FILE_NAME} or set "
+            f"{FACE_MODEL_ENV}=PATH to it, or remove the setting to download it"
         )
     actual = sha256_of(path)
     if actual != FACE_MODEL_SHA256:
@@ -49,19 +49,26 @@ def verify(path: Path, origin: str) -> Path:
     return path
 
 
-def resolve_face_model(explicit: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """The path of a verified face_landmarker.task, downloading it into the cache if needed."""
+def locate_face_model(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Where the face model comes from, unchecked: (path, origin); origin is --face-model,
+    $EMOVIEW_FACE_MODEL, cache, or download (not there yet: the cache path it would go to)."""
     if explicit:
-        return verify(Path(explicit).expanduser(), "--face-model")
+        return Path(explicit).expanduser(), "--face-model"
     from_env = os.environ.get(FACE_MODEL_ENV)
     if from_env:
-        return verify(Path(from_env).expanduser(), f"${FACE_MODEL_ENV}")
+        return Path(from_env).expanduser(), f"${FACE_MODEL_ENV}"
     cached = cache_dir() / FILE_NAME
-    if cached.is_file():
-        return verify(cached, "cache")
+    return cached, "cache" if cached.is_file() else "download"
+
+
+def resolve_face_model(explicit: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The path of a verified face_landmarker.task, downloading it into the cache if needed."""
+    path, origin = locate_face_model(explicit)
+    if origin != "download":
+        return verify(path, origin)
     if not download:
-        raise ModelError(f"no face model: put {FILE_NAME} at {cached} or pass --face-model PATH")
-    return download_face_model(cached, os.environ.get(FACE_MODEL_URL_ENV, FACE_MODEL_URL))
+        raise ModelError(f"no face model: put {FILE_NAME} at {path}, set {FACE_MODEL_ENV}=PATH or pass --face-model PATH")
+    return download_face_model(path, os.environ.get(FACE_MODEL_URL_ENV, FACE_MODEL_URL))
 
 
 def download_face_model(target: Path, url: str) -> Path:
@@ -84,7 +91,7 @@ def download_face_model(target: Path, url: str) -> Path:
     except (urllib.error.URLError, OSError) as exc:
         raise ModelError(
             f"could not download the face model ({getattr(exc, 'reason', exc)}); download {url} "
-            f"yourself and put it at {target}, or pass --face-model PATH"
+            f"yourself and put it at {target}, set {FACE_MODEL_ENV}=PATH to it, or pass --face-model PATH"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from emoview.realtime.errors import InputError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -54,6 +56,39 @@ def unwritable(folder: str | os.PathLike) -> str | None:
             return None
     except OSError as exc:
         return exc.strerror or str(exc)
+
+
+def check_output_folder(folder: str | os.PathLike, option: str, shown: str | os.PathLike | None = None) -> Path:
+    """Refuse, before any work, a folder results cannot go into: it must be a writable folder, or
+    creatable (its nearest existing parent is a writable folder). `shown`: the path the user gave."""
+    folder = Path(folder)
+    shown = folder if shown is None else shown
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot write {option} {shown}: {existing} is a file, not a folder; choose another {option}")
+    reason = unwritable(existing)
+    if reason:
+        raise InputError(f"cannot write {option} {shown} in {existing} ({reason}); choose another {option}")
+    return folder
+
+
+def check_output_file(
+    path: str | os.PathLike, option: str, overwrite: bool = True, create_folder: bool = False, example: str = "results.json"
+) -> Path:
+    """Refuse, before any work, an output file that cannot or should not be written; one line each.
+
+    `overwrite`: an existing file may be replaced; `create_folder`: a missing folder is created."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file name in it, such as {path / example}")
+    if path.exists() and not overwrite:
+        raise InputError(f"{option} {path} already exists; add --overwrite to replace it, or choose another {option}")
+    if not create_folder and not path.parent.exists():
+        raise InputError(f"cannot write {option} {path}: folder {path.parent} does not exist; create it or choose another {option}")
+    check_output_folder(path.parent, option, shown=path)
+    return path
 
 
 def sha256_of(path: str | os.PathLike) -> str:

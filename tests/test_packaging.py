@@ -20,6 +20,7 @@ def test_wheel_owns_only_emoview_and_runs_beside_user_modules(tmp_path, samples,
     (wheel,) = wheels.glob("emoview-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "emoview/models/emotion.onnx" in names and "emoview/realtime/commands/cli.py" in names
+    assert "emoview/models/emotion.onnx.sha256" in names  # the shipped model is checked against it
     assert "emoview/train/recipes/fer2013.toml" in names
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"emoview"}, tops

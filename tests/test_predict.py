@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.commands.cli import main
 from emoview.realtime.commands.predict import canonical, score
 
@@ -65,8 +66,11 @@ def test_predict_json_schema_on_real_images(image_folder, samples, random_model,
 
     payload = json.loads(out.read_text())
     assert set(payload) == {"model", "items"}
-    assert payload["model"]["emoview.spec"]["labels"] == list(FER_LABELS)  # JSON values decoded
-    assert payload["model"]["purpose"] == "tests"
+    model = EmotionClassifier(random_model)
+    assert payload["model"] == {  # which model answered, not its whole card
+        "path": str(random_model), "labels": list(FER_LABELS), "window": 15, "created": None, "emoview_version": None,
+        "weights_sha256": model.metadata["emoview.weights_sha256"],
+    }
     crops = sorted((image_folder / "crops").iterdir())
     expected_paths = [str(single), str(image_folder / "blank.png"), *map(str, crops), str(multi)]
     assert [item["path"] for item in payload["items"]] == expected_paths  # input order, folders sorted
@@ -103,6 +107,8 @@ def test_predict_json_to_stdout_in_a_subprocess_is_pure_json(samples, random_mod
     assert done.returncode == 0, done.stderr
     items = json.loads(done.stdout)["items"]
     assert [item["face"] for item in items] == [True]
+    lines = done.stdout.splitlines()
+    assert len(lines) < 40 and any('"items"' in line for line in lines[:25]), done.stdout  # results, not the model card
 
 
 def test_predict_missing_path_is_one_line(tmp_path, random_model, face_model, capsys):

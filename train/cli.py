@@ -19,13 +19,14 @@ from pathlib import Path
 
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import InputError
+from emoview.realtime.files import check_output_folder
 
 OUTPUTS = ("best.pt", "last.pt", "metrics.json", "history.json", "curves.png", "config.json", "data_summary.json",
            "val_features.npz")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from emoview.realtime.commands.cli import add_model_options, positive_int
+    from emoview.realtime.commands.cli import add_face_model_option, positive_int, thread_count
     from emoview.train.config import available
     from emoview.train.extract import default_cache
 
@@ -42,9 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=default_cache(), help="feature cache (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
-    parser.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--threads", type=thread_count, default=min(2, os.cpu_count() or 1),
                         help="torch threads (default: %(default)s; use 1 when another training shares the cores)")
-    add_model_options(parser)
+    add_face_model_option(parser)
 
 
 def apply_overrides(data: dict, pairs: list[str]) -> dict:
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if encoder and not Path(encoder).is_file():  # before minutes of data loading
         raise InputError(f"recipe {recipe.name} starts from the crop encoder in {encoder}, which does not exist; "
                          "train stage one first (e.g. `emoview train fer2013_crop`) or --set train.encoder_from=\"PATH\"")
+    check_output_folder(out, "--out")
+    check_output_folder(args.cache, "--cache")
     _prepare(out, args.overwrite)
     if args.device != "cpu" and not torch.cuda.is_available():
         raise InputError(f"device {args.device!r} is not available here; use --device cpu")

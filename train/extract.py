@@ -27,6 +27,7 @@ import numpy as np
 from emoview.realtime import faces
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import InputError
+from emoview.realtime.files import check_output_folder
 from emoview.train.read_images import is_image_folder, read_image_folder
 from emoview.train.read_videos import is_video_folder, read_video_folder
 
@@ -191,19 +192,20 @@ def extract(files: list[tuple[str, Path]], cache: Path, model_path: Path, worker
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from emoview.realtime.commands.cli import add_model_options, positive_int
+    from emoview.realtime.commands.cli import add_face_model_option, positive_int
 
     parser.add_argument("data", nargs="+", type=Path, help="dataset folders (image class folders, split folders, or videos + labels.csv)")
     parser.add_argument("--cache", type=Path, default=default_cache(), help="feature cache folder (default: %(default)s)")
     parser.add_argument("--workers", type=positive_int, default=2, help="processes (default: %(default)s)")
     parser.add_argument("--limit", type=positive_int, help="only the first N items of each folder (for a quick look)")
-    add_model_options(parser)
+    add_face_model_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from emoview.realtime.face_model import resolve_face_model
 
     datasets = [(root, dataset_files(root)[: args.limit]) for root in args.data]  # bad paths fail first
+    check_output_folder(args.cache, "--cache")
     model_path = resolve_face_model(args.face_model)
     for root, files in datasets:
         stats = extract(files, args.cache, model_path, args.workers)

@@ -20,10 +20,10 @@ from emoview.realtime.annotate import Overlay
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.files import unwritable
-from emoview.realtime.commands.live import add_analysis_options, open_analyzer, open_sink, report_recording
+from emoview.realtime.commands.live import add_analysis_options, check_record, open_analyzer, open_sink, report_recording
 from emoview.realtime.monitor import FPSMonitor
 from emoview.realtime.pipeline import FrameResult
-from emoview.realtime.recorder import VideoSink, check_output_path
+from emoview.realtime.recorder import VideoSink
 from emoview.realtime.session import RunStats, Session
 from emoview.realtime.signals import hold_signals
 from emoview.realtime.sources import VideoSource
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     video = Path(args.video)
     paths = output_paths(video, args.out, args.csv)
     if args.record:
-        check_output_path(args.record, args.overwrite)
+        check_record(args.record, args.overwrite)
         if Path(args.record).resolve() == video.resolve():
             raise InputError("--record would overwrite the video being analysed; choose another file name")
     with contextlib.ExitStack() as stack:

@@ -19,14 +19,13 @@ import platform
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from emoview.realtime.commands.bench_runs import STAGE_ORDER, Floor, Measured, RunConfig, decode_frames, load_1m, measure_floor, run_pipeline
 from emoview.realtime.commands.cli import positive_int
-from emoview.realtime.console import stderr
+from emoview.realtime.console import figures_table, stderr, stdout_console
 from emoview.realtime.errors import InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.files import write_text
+from emoview.realtime.files import check_output_file, write_text
 from emoview.realtime.commands.live import add_analysis_options
 from emoview.realtime.sources import CameraSource, Source, VideoSource
 
@@ -51,10 +50,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.json and Path(args.json).is_dir():
-        raise InputError(f"--json {args.json} is a folder; give a file name such as {Path(args.json) / 'bench.json'}")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise InputError(f"--json {args.json}: folder {Path(args.json).parent} does not exist; create it or choose another path")
+    if args.json:
+        check_output_file(args.json, "--json", example="bench.json")
+    if not args.video and args.paced:
+        raise InputError("--paced plays a --video like a camera, and a camera is live already; drop --paced")
+    if args.rate is not None and not args.video:
+        raise InputError("--rate is the playback rate of a --video, and a camera sets its own; drop --rate")
     if args.paced and args.mode == "single":
         raise InputError("--paced measures the live (threaded) pipeline; drop --mode single")
     if args.rate is not None and args.rate <= 0:
@@ -103,8 +104,8 @@ def source_opener(args: argparse.Namespace):
 def benchmark(args: argparse.Namespace, face_model) -> dict:
     open_source = source_opener(args)
     limit = args.frames or (None if args.video else DEFAULT_CAMERA_FRAMES)
-    if not args.video and (args.paced or args.mode == "single"):
-        stderr.print("[yellow]a camera is live already: --paced has no effect; --mode single reads it in one thread[/]")
+    if not args.video and args.mode == "single":
+        stderr.print("[yellow]a camera is live already: --mode single reads it in one thread[/]")
     live_rates = (None, args.rate or 30.0) if args.video else ()  # a camera is paced by itself
     configs = matrix(args, live_rates) if args.all else [default_config(args)]
     with stderr.status("decoding the frames for the landmarker floor...") as status:
@@ -241,17 +242,16 @@ def machine_was_shared(run: dict) -> bool:
 def others_cores_text(run: dict) -> str:
     """Other processes' CPU during the run / its floor, in cores."""
     cores = run["other_processes_cores"]
-    return " / ".join("-" if cores[k] is None else f"{cores[k]:.2f}" for k in ("run", "floor"))
+    return "/".join("-" if cores[k] is None else f"{cores[k]:.2f}" for k in ("run", "floor"))
 
 
 def print_tables(report: dict, console: Console | None = None) -> None:
-    console = console or Console()
-    if not console.is_terminal:
-        console = Console(file=console.file, width=130)  # files and pipes: no wrapping inside cells
+    console = console or stdout_console(piped_width=130)
     runs = [report, *report["runs"]]
-    overview = Table(title=f"emoview bench: {report['input']['video'] or 'camera'} ({report['frames']} frames)", title_justify="left")
-    for column in ("run", "fps", "landmarker fps", "ratio", "latency p50", "p95", "p99 ms", "dropped", "CPU cores", "others' cores"):
-        overview.add_column(column, justify="left" if column == "run" else "right", no_wrap=column == "run")
+    overview = figures_table(f"emoview bench: {report['input']['video'] or 'camera'} ({report['frames']} frames)")
+    overview.add_column("run", ratio=1)  # long names wrap; the figures never do
+    for column in ("fps", "floor\nfps", "ratio", "p50\nms", "p95", "p99", "drop", "CPU", "others"):
+        overview.add_column(column, justify="right")
     for run in runs:
         latency = run["latency"]
         overview.add_row(
@@ -267,7 +267,7 @@ def print_tables(report: dict, console: Console | None = None) -> None:
             f"[yellow]{others_cores_text(run)}[/]" if machine_was_shared(run) else others_cores_text(run),
         )
     console.print(overview)
-    stages = Table(title=f"stages, ms: {report['name']}", title_justify="left")
+    stages = figures_table(f"stages, ms: {report['name']}")
     for column in ("stage", "p50", "p95", "p99", "mean"):
         stages.add_column(column, justify="left" if column == "stage" else "right")
     for stage, summary in report["stages"].items():
@@ -279,7 +279,9 @@ def print_tables(report: dict, console: Console | None = None) -> None:
     console.print(stages)
     busy = any(machine_was_shared(run) for run in runs)
     console.print(
-        f"ratio_to_landmarker = end-to-end fps / landmarker-only fps on the same frames; others' cores = CPU other "
-        f"processes used during the run / its floor ({report['machine']['cpus']} CPUs)"
+        "floor fps = landmarker fps: MediaPipe's landmarker alone on the same frames; ratio = fps / floor fps "
+        "(ratio_to_landmarker); p50/p95/p99 = capture to annotated frame, ms; drop = frames a live source dropped; "
+        f"CPU = cores this run used; others = cores other processes used during the run / its floor "
+        f"({report['machine']['cpus']} CPUs)"
         + (" [yellow]- the machine was shared: numbers are pessimistic[/]" if busy else "")
     )

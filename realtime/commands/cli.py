@@ -36,15 +36,25 @@ COMMANDS: dict[str, Command] = {
     "extract": Command("emoview.train.extract", "cache MediaPipe features of a dataset for training"),
     "train": Command("emoview.train.cli", "train a CNN-BiLSTM from a recipe"),
     "export": Command("emoview.export.cli", "export a trained run to a self-describing ONNX model"),
+    "info": Command("emoview.realtime.commands.info", "show the emotion model's card and where the face model comes from"),
 }
 DEFAULT_COMMAND = "live"
+TRAINING_PACKAGES = {"torch", "onnx", "onnxscript", "sklearn"}
+TORCH_VERSION = "2.13.0"  # the local CPU wheel (README): installed before the extras, or pip pulls a CUDA build
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """The options every command that touches faces or the emotion model shares."""
+def add_model_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """The options every command that touches faces or the emotion model shares (`threads`: it runs the model)."""
     group = parser.add_argument_group("models")
     group.add_argument("--model", metavar="PATH", help="emotion model (.onnx); default: the one shipped with emoview")
-    group.add_argument(
+    if threads:
+        group.add_argument("--threads", type=thread_count, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
+    add_face_model_option(group)
+
+
+def add_face_model_option(parser) -> None:
+    """Alone for the commands that find faces but use no emotion model (extract, train)."""
+    parser.add_argument(
         "--face-model",
         metavar="PATH",
         help="MediaPipe face_landmarker.task; default: $EMOVIEW_FACE_MODEL, then the user cache, "
@@ -81,6 +91,16 @@ def add_min_confidence(parser: argparse.ArgumentParser, group=None) -> None:
     )
 
 
+def thread_count(text: str) -> int:
+    """1 to twice the machine's cores: more threads than that only take turns on the same cores
+    (slower, not faster), and a typo such as 400 would start 400 threads."""
+    value = positive_int(text)
+    cores = os.cpu_count() or 1
+    if value > 2 * cores:
+        raise argparse.ArgumentTypeError(f"must be at most {2 * cores} (twice this machine's {cores} cores), not {value}")
+    return value
+
+
 def _top_level_epilog() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
@@ -112,7 +132,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
         epilog=_top_level_epilog() if is_default else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    # global options, taken out of the command line by main() wherever they are; listed for --help
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors (anywhere on the command line)")
+    parser.add_argument("--version", action="store_true", help="print emoview's version and exit")
     module = importlib.import_module(command.module)
     getattr(module, command.configure)(parser)
     parser.set_defaults(_run=getattr(module, command.run))
@@ -122,8 +144,14 @@ def build_parser(name: str) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     program = argv is None  # the `emoview` program itself, not a call from Python code or tests
     argv = list(sys.argv[1:] if argv is None else argv)
-    name = argv.pop(0) if argv and argv[0] in COMMANDS else DEFAULT_COMMAND
     debug = "--debug" in argv or bool(os.environ.get("EMOVIEW_DEBUG"))
+    argv = [arg for arg in argv if arg != "--debug"]  # global: `emoview --debug analyze X` too
+    if "--version" in argv:
+        from emoview.realtime.version import emoview_version
+
+        print(f"emoview {emoview_version()}")
+        return 0
+    name = argv.pop(0) if argv and argv[0] in COMMANDS else DEFAULT_COMMAND
     if debug:
         os.environ["EMOVIEW_DEBUG"] = "1"  # also lets native (MediaPipe, FFmpeg) logs through
     with handling_stop_signals(exiting=program) as signals:
@@ -155,8 +183,7 @@ def _dispatch(name: str, argv: list[str], debug: bool, signals: StopSignals) -> 
             return _interrupted()
         if debug:
             raise
-        hint = "pip install 'emoview[train]'" if exc.name in {"torch", "onnx", "onnxscript", "sklearn"} else "reinstall emoview"
-        print(f"emoview: error: missing Python package {exc.name!r}; {hint}", file=sys.stderr)
+        print(f"emoview: error: missing Python package {exc.name!r}; {install_hint(exc.name)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
         if signals.received and not debug:
@@ -165,6 +192,14 @@ def _dispatch(name: str, argv: list[str], debug: bool, signals: StopSignals) -> 
             raise
         print(f"emoview: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return 1
+
+
+def install_hint(package: str | None) -> str:
+    """What to install: the training extras go in torch first (any other torch pulls gigabytes)."""
+    if package in TRAINING_PACKAGES:
+        return (f"`emoview train` and `emoview export` need the training extras: pip install torch=={TORCH_VERSION} first, "
+                "then pip install -e '.[train]' in the emoview checkout")
+    return "reinstall emoview"
 
 
 if __name__ == "__main__":

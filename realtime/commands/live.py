@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from pathlib import Path
 
 from emoview.realtime.annotate import Overlay
 from emoview.realtime.classifier import EmotionClassifier
@@ -59,7 +60,6 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-faces", type=positive_int, metavar="N", help=f"faces to analyse per frame (default: 1; {MAX_FACES} for --images)")
     add_min_confidence(parser, group)
     group.add_argument("--window", type=positive_int, metavar="T", help="frames per model window (default: the model's)")
-    group.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
     add_model_options(parser)
 
 
@@ -111,11 +111,37 @@ def report_recording(stats: RunStats, sink: VideoSink) -> None:
         stderr.print(f"[yellow]warning:[/] {sink.path} was kept as written (fragmented, playable, without sound): {sink.finish_problem}")
 
 
-def run(args: argparse.Namespace) -> int:
+# what the recorder writes (H.264 in fragmented MP4) keeps its promises in these containers only;
+# others (mkv, avi) play but lose the fragments that keep a killed recording playable
+RECORD_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+def check_record(path: str, overwrite: bool) -> None:
+    """--record: a file the recorder can write and may replace, refused before any work."""
+    if Path(path).suffix.lower() not in RECORD_SUFFIXES:
+        raise InputError(
+            f"--record {path}: a recording is an H.264 mp4, and the name does not end in "
+            f"{', '.join(RECORD_SUFFIXES)}; name it e.g. {Path(path).with_suffix('.mp4')}"
+        )
+    check_output_path(path, overwrite)
+
+
+def check_source_options(args: argparse.Namespace) -> None:
+    """Options for another kind of source are refused: silently ignored, they would mislead."""
+    source = "--video" if args.video else "--images" if args.images else "a camera"
+    camera_only = [f"--{name}" for name in ("width", "height", "fps") if getattr(args, name) is not None]
+    if camera_only and (args.video or args.images):
+        raise InputError(f"{'/'.join(camera_only)} set what a camera captures, not {source}; drop {' '.join(camera_only)}")
+    if args.paced and not args.video:
+        raise InputError(f"--paced plays a --video at its own frame rate, and {source} has none; drop --paced")
     if args.seconds and not args.images:
         raise InputError("--seconds is how long each image of --images stays; drop it, or pass --images DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_source_options(args)
     if args.record:
-        check_output_path(args.record, args.overwrite)
+        check_record(args.record, args.overwrite)
     show = not args.no_display
     headless = show and not display_available()
     if headless:

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from emoview.realtime.console import stderr
+from emoview.realtime.console import figures_table, stderr, stdout_console
 from emoview.realtime.errors import InputError
-from emoview.realtime.files import write_text
+from emoview.realtime.files import check_output_file, write_text
 from emoview.realtime.labels import canonical
 from emoview.realtime.stills import MAX_FACES, ImageResult, StillFace, classify_images, gather_paths, image_files, read_files
+from emoview.realtime.weights import WEIGHTS_KEY
 
 EVAL_FACES = 5  # MediaPipe misses faces in group photos when asked for only one; eval scores the largest
 NO_FACE = "no face"
@@ -53,26 +53,24 @@ def open_finder(args: argparse.Namespace, max_faces: int):
     return StillFaceFinder(resolve_face_model(args.face_model), max_faces=max_faces, min_confidence=args.min_confidence)
 
 
-def model_info(metadata: dict[str, str]) -> dict[str, object]:
-    """The model's metadata with values that are JSON decoded (the spec, metrics, summaries)."""
-    info: dict[str, object] = {}
-    for key, value in sorted(metadata.items()):
-        try:
-            info[key] = json.loads(value)
-        except (TypeError, ValueError):
-            info[key] = value
-    return info
+def model_summary(classifier) -> dict[str, object]:
+    """Which model answered: enough to tell models apart, not its whole card (400 lines of training
+    metrics before the results); `emoview info --model PATH` shows the card."""
+    metadata = classifier.metadata
+    return {
+        "path": str(classifier.path),
+        "labels": list(classifier.labels),
+        "window": classifier.spec.window,
+        "created": metadata.get("emoview.created"),
+        "emoview_version": metadata.get("emoview.version"),
+        "weights_sha256": metadata.get(WEIGHTS_KEY),
+    }
 
 
 def warn_unreadable(unreadable: list[Path]) -> None:
     if unreadable:
         example = unreadable[0]
         stderr.print(f"warning: skipped {len(unreadable)} unreadable file(s) (not images), e.g. {example}", markup=False, soft_wrap=True)
-
-
-def stdout_console() -> Console:
-    """Results on stdout; when piped, wide enough that tables keep whole class names."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def write_output(text: str, target: str, option: str) -> None:
@@ -92,10 +90,9 @@ def write_json(payload: dict, target: str) -> None:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
+    from emoview.realtime.commands.cli import add_min_confidence, add_model_options
 
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
-    parser.add_argument("--threads", type=positive_int, default=1, metavar="N", help="ONNX Runtime threads (default: 1)")
     add_min_confidence(parser)
     add_model_options(parser)
 
@@ -117,9 +114,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_output_targets(args: argparse.Namespace) -> None:
+    """--json and --csv files, refused before any work if they cannot be written ('-': stdout)."""
+    for option in ("--json", "--csv"):
+        target = getattr(args, option[2:], None)
+        if target and target != "-":
+            check_output_file(target, option, example=f"results.{option[2:]}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.json == "-" and args.csv == "-":
         raise InputError("--json - and --csv - would both write to stdout; send one of them to a file")
+    check_output_targets(args)
     files = gather_paths(args.paths)
     classifier = open_classifier(args)
     with open_finder(args, args.max_faces) as finder:
@@ -130,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     labels = classifier.labels
     if args.json:
         items = [image_item(r, labels) for r in results]
-        write_json({"model": model_info(classifier.metadata), "items": items}, args.json)
+        write_json({"model": model_summary(classifier), "items": items}, args.json)
     if args.csv:
         write_output(faces_csv(results, labels), args.csv, "--csv")
     if "-" not in (args.json, args.csv):
@@ -280,6 +286,7 @@ def score(truth: np.ndarray, predicted: np.ndarray, labels: tuple[str, ...]) -> 
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    check_output_targets(args)
     root = Path(args.dataset)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a folder"
@@ -365,7 +372,7 @@ def ferplus_truth(root: Path, files: list[Path], labels: tuple[str, ...]) -> tup
 def eval_payload(classifier, scores: Scores, root, results, predicted, truth, skipped, unreadable) -> dict:
     labels = classifier.labels
     return {
-        "model": model_info(classifier.metadata),
+        "model": model_summary(classifier),
         "dataset": str(root),
         "images": len(results),
         "faces_found": int(sum(r.face for r in results)),
@@ -391,13 +398,17 @@ def print_scores(scores: Scores, root: Path, images: int, found: int) -> None:
     console.print(f"{root}: {images} images, a face in {found} ({found / images:.1%}); no face counts as wrong", markup=False)
     console.print(f"accuracy  {scores.accuracy:.4f}")
     console.print(f"macro-F1  {scores.macro_f1:.4f}  (over {len(scores.classes)} classes present)")
-    table = Table("class", "precision", "recall", "F1", "images", title="per class")
+    table = figures_table("per class")
+    for column in ("class", "precision", "recall", "F1", "images"):
+        table.add_column(column, justify="left" if column == "class" else "right")
     for name in scores.classes:
         s = scores.per_class[name]
         table.add_row(name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
     console.print(table)
     k = len(scores.labels)
-    matrix = Table("true", *scores.labels, NO_FACE, title="confusion matrix (rows: true class)")
+    matrix = figures_table("confusion matrix (rows: true class)")
+    for column in ("true", *scores.labels, NO_FACE):
+        matrix.add_column(column, justify="left" if column == "true" else "right")
     for c, name in enumerate(scores.labels):
         row = scores.confusion[c]
         if row.sum() == 0:
