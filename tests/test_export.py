@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -252,3 +253,18 @@ def test_bench_model_reports_latency_against_torch(exported):
     assert "baseline: torch eager, 1 thread" in done.stdout
     assert [line.split()[:2] for line in lines if line.startswith("T=")] == [["T=15", "B=1"], ["T=1", "B=1"], ["T=90", "B=1"], ["T=15", "B=4"]]
     assert lines[-1].startswith("acceptance: one window T=15 B=1, 1 thread: median ")
+
+
+def test_export_replaces_the_shipped_model_only_with_overwrite_and_records_its_sha256(run_dir, tmp_path, monkeypatch, capsys):
+    from emoview.realtime.weights import record_path
+
+    shipped = tmp_path / "models" / "emotion.onnx"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"the model we ship")
+    monkeypatch.setattr("emoview.models.DEFAULT_MODEL", shipped)
+    assert main(["export", str(run_dir), "--out", str(shipped)]) == 2
+    assert "already exists; add --overwrite" in capsys.readouterr().err and shipped.read_bytes() == b"the model we ship"
+    assert main(["export", str(run_dir), "--out", str(shipped), "--overwrite"]) == 0
+    sha = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert record_path(shipped).read_text() == f"{sha}  emotion.onnx\n"  # `sha256sum -c` format
+    assert EmotionClassifier().path == shipped  # the default model loads: weights digest and file sha256 agree
