@@ -177,7 +177,7 @@ def check_weights(path: str | os.PathLike, metadata: dict[str, str]) -> WeightsC
         try:
             actual = weights_sha256(path.read_bytes())
         except WireError as exc:
-            return WeightsCheck(recorded, "unreadable", f"{path} is not a well-formed ONNX file ({exc})")
+            return WeightsCheck(recorded, "unreadable", f"{path} is not a well-formed ONNX file ({exc}); copy or download the model again")
         if actual != recorded:
             return WeightsCheck(
                 recorded, "MISMATCH",
@@ -187,7 +187,7 @@ def check_weights(path: str | os.PathLike, metadata: dict[str, str]) -> WeightsC
         passed.append("weights match the digest recorded at export")
     if is_shipped(path):
         record = record_path(path)
-        expected = record.read_text().split()[0] if record.is_file() and record.read_text().split() else None
+        expected = (record.read_text().split() or [None])[0] if record.is_file() else None
         actual = sha256_of(path)
         if expected != actual:
             found = f"not the {expected[:12]}… recorded in {record}" if expected else f"and {record} is missing"

@@ -18,7 +18,7 @@ from emoview.models import DEFAULT_MODEL
 
 from conftest import REPO
 
-WIDE_TEXT = "…"
+ELLIPSIS = "…"
 
 
 def emoview(*args, env=None, timeout=300):
@@ -38,7 +38,7 @@ def one_line_error(run, *patterns) -> str:
 
 
 def fits(text: str, width: int = 80) -> None:
-    assert WIDE_TEXT not in text, text  # rich cuts what does not fit to "1…"
+    assert ELLIPSIS not in text, text  # rich cuts what does not fit to "1…"
     assert all(len(line.rstrip()) <= width for line in text.splitlines()), text
 
 

@@ -118,7 +118,7 @@ RECORD_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 def check_record(path: str, overwrite: bool) -> None:
     """--record: a file the recorder can write and may replace, refused before any work."""
-    if Path(path).suffix.lower() not in RECORD_SUFFIXES:
+    if Path(path).suffix.lower() not in RECORD_SUFFIXES and not Path(path).is_dir():  # a folder: said below
         raise InputError(
             f"--record {path}: a recording is an H.264 mp4, and the name does not end in "
             f"{', '.join(RECORD_SUFFIXES)}; name it e.g. {Path(path).with_suffix('.mp4')}"
