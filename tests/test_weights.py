@@ -98,10 +98,13 @@ def test_the_damage_is_real_and_an_older_model_without_a_digest_still_loads(tmp_
     """Without a digest (exported before it existed) a copy loads: that is the case the digest closes."""
     copy = shutil.copy(DEFAULT_MODEL, tmp_path / "old.onnx")
     damaged = flip_weight_bytes(DEFAULT_MODEL, tmp_path / "old-damaged.onnx")
-    windows = np.random.default_rng(0).standard_normal((16, 15, 1486)).astype(np.float32)
-    answers = EmotionClassifier(copy).predict(windows).argmax(1)
-    assert (EmotionClassifier(damaged).predict(windows).argmax(1) != answers).any()
-    assert check_weights(copy, EmotionClassifier(copy).metadata).verified.startswith("not checked")
+    model = EmotionClassifier(copy)
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((16, 1, model.spec.feature_size)).astype(np.float32)
+    crops = rng.integers(0, 256, (16, model.spec.crop, model.spec.crop), dtype=np.uint8) if model.spec.crop else None
+    answers = model.predict(windows, crops).argmax(1)
+    assert (EmotionClassifier(damaged).predict(windows, crops).argmax(1) != answers).any()
+    assert check_weights(copy, model.metadata).verified.startswith("not checked")
 
 
 def test_the_shipped_model_matches_its_recorded_sha256():
