@@ -108,7 +108,7 @@ def test_predict_json_to_stdout_in_a_subprocess_is_pure_json(samples, random_mod
     items = json.loads(done.stdout)["items"]
     assert [item["face"] for item in items] == [True]
     lines = done.stdout.splitlines()
-    assert len(lines) < 40 and any('"items"' in line for line in lines[:25]), done.stdout  # results, not the model card
+    assert any('"items"' in line for line in lines[:25]), done.stdout  # the results come first, not the model card
 
 
 def test_predict_missing_path_is_one_line(tmp_path, random_model, face_model, capsys):
