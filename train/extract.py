@@ -87,6 +87,13 @@ def _init_worker(model_path: str) -> None:
     _finder = faces.StillFaceFinder(model_path)
 
 
+def _close_worker() -> None:
+    global _finder
+    if _finder is not None:
+        _finder.close()
+        _finder = None
+
+
 def extract_image(path: Path) -> dict:
     image = faces.read_image(path)
     if image is None:
@@ -170,9 +177,12 @@ def extract(files: list[tuple[str, Path]], cache: Path, model_path: Path, worker
             task = progress.add_task("extract", total=len(todo))
             if workers <= 1:
                 _init_worker(str(model_path))
-                for job in todo:
-                    _work(job)
-                    progress.advance(task)
+                try:
+                    for job in todo:
+                        _work(job)
+                        progress.advance(task)
+                finally:
+                    _close_worker()  # in this process: MediaPipe's threads must stop before interpreter exit
             else:
                 ctx = mp.get_context("spawn")
                 with ctx.Pool(workers, initializer=_init_worker, initargs=(str(model_path),)) as pool:
