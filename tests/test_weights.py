@@ -49,6 +49,18 @@ def flip_weight_bytes(src: Path, dst: Path, count: int = 64) -> Path:
     return dst
 
 
+def without_digest(src: Path, dst: Path) -> Path:
+    """A copy of `src` as exported before weight digests existed (no `emoview.weights_sha256`)."""
+    proto = onnx.load(str(src))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != WEIGHTS_KEY]
+    del proto.metadata_props[:]
+    for key, value in kept:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(dst))
+    return dst
+
+
 @pytest.fixture
 def stamped(tmp_path) -> Path:
     """The shipped model with a weights digest in its metadata, recorded the way export records it."""
@@ -96,8 +108,8 @@ def test_predict_refuses_a_model_with_flipped_weight_bytes_in_one_line(stamped, 
 
 def test_the_damage_is_real_and_an_older_model_without_a_digest_still_loads(tmp_path):
     """Without a digest (exported before it existed) a copy loads: that is the case the digest closes."""
-    copy = shutil.copy(DEFAULT_MODEL, tmp_path / "old.onnx")
-    damaged = flip_weight_bytes(DEFAULT_MODEL, tmp_path / "old-damaged.onnx")
+    copy = without_digest(DEFAULT_MODEL, tmp_path / "old.onnx")
+    damaged = flip_weight_bytes(copy, tmp_path / "old-damaged.onnx")
     model = EmotionClassifier(copy)
     rng = np.random.default_rng(0)
     windows = rng.standard_normal((16, 1, model.spec.feature_size)).astype(np.float32)
@@ -116,7 +128,7 @@ def test_the_shipped_model_matches_its_recorded_sha256():
 def test_a_damaged_shipped_model_is_refused_even_without_a_digest(tmp_path, monkeypatch):
     shipped = tmp_path / "models" / DEFAULT_MODEL.name
     shipped.parent.mkdir()
-    flip_weight_bytes(DEFAULT_MODEL, shipped)
+    flip_weight_bytes(without_digest(DEFAULT_MODEL, tmp_path / "old.onnx"), shipped)
     shutil.copy(record_path(DEFAULT_MODEL), record_path(shipped))
     monkeypatch.setattr("emoview.models.DEFAULT_MODEL", shipped)
     with pytest.raises(ModelError, match=r"^the shipped model .* has sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… recorded in .*; reinstall emoview"):

@@ -83,7 +83,7 @@ def model_rows(path: Path, metadata: dict[str, str], check) -> list[tuple[str, s
         ("validation", metrics_text(_json(metadata, "emoview.metrics"))),
         ("made", made_text(metadata)),
     ]
-    digest = check.digest[:16] + "…" if check.digest else "none recorded"
+    digest = f"{check.digest[:16]} (first 16 of 64 hex digits)" if check.digest else "none recorded"
     style = "red" if check.problem else ("green" if check.verified.startswith("verified") else "yellow")
     rows.append(("weights", f"sha256 {digest}; [{style}]{escape(check.verified)}[/]"))
     return rows
