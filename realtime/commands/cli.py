@@ -29,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "live": Command("emoview.realtime.commands.live", "analyze a camera or video live, with a window and/or recording (default)"),
     "analyze": Command("emoview.realtime.commands.analyze", "turn a video into a per-second emotion timeline (JSON, CSV, PNG)"),
     "bench": Command("emoview.realtime.commands.bench", "measure FPS and latency per stage against the bare landmarker"),
+    "serve": Command("emoview.realtime.commands.serve", "the live analyzer in a browser: frame stream, live charts, a browser's camera"),
     "predict": Command("emoview.realtime.commands.predict", "classify images or folders of images, optionally to JSON"),
     "eval": Command(
         "emoview.realtime.commands.predict", "score the model on an image folder <class>/<file>", "configure_eval", "run_eval"
