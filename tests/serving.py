@@ -8,7 +8,9 @@ two cores with whatever else the machine runs.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
+import os
 import shutil
 import signal
 import socket
@@ -22,11 +24,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 START_TIMEOUT_S = 180.0
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def require(*modules: str, chromium: bool = False) -> None:
+    """Skip on a developer machine without the serve tests' tools; fail in CI, which installs them (.ci/run)."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if chromium and not os.path.exists(CHROMIUM):
+        missing.append("Debian's chromium")
+    if missing:
+        message = f"needs {', '.join(missing)}: pip install -e '.[web]' playwright; apt-get install chromium (as .ci/run does)"
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(message)
 
 
 def free_port() -> int:

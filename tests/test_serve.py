@@ -5,15 +5,21 @@ import http.client
 import io
 import json
 import signal
+import ssl
 import subprocess
 import sys
-import time
+import urllib.request
 
 import pytest
 
-from serving import events, get_json, h264_frames, mjpeg_frames, request, sample_jpeg, serving
+from serving import events, get_json, h264_frames, mjpeg_frames, request, require, sample_jpeg, serving
 
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # the shipped model's
+
+
+@pytest.fixture
+def web():
+    require("starlette", "uvicorn")
 
 
 @pytest.fixture
@@ -21,7 +27,7 @@ def video(samples):
     return samples / "WolfgangLanger_Pexels.mp4"
 
 
-def test_video_session_streams_frames_events_timeline_and_records(tmp_path, video, face_model):
+def test_video_session_streams_frames_events_timeline_and_records(tmp_path, video, face_model, web):
     with serving(tmp_path, "--video", video, "--loop", "--face-model", face_model) as server:
         frames = mjpeg_frames(server.url + "/stream.mjpg", 3)
         assert len(frames) == 3 and all(f.shape == (360, 640, 3) for f in frames)
@@ -66,7 +72,7 @@ def test_video_session_streams_frames_events_timeline_and_records(tmp_path, vide
     assert "Traceback" not in err and f"recorded {stopped['frames']} frames to {stopped['path']} (h264)" in err
 
 
-def test_browser_camera_answers_each_frame_and_refuses_bad_ones(tmp_path, samples, face_model):
+def test_browser_camera_answers_each_frame_and_refuses_bad_ones(tmp_path, samples, face_model, web):
     clip = samples / "WolfgangLanger_Pexels.mp4"
     with serving(tmp_path, "--browser-camera", "--face-model", face_model) as server:
         status, session = get_json(server.url + "/session.json")
@@ -117,7 +123,7 @@ def oversized_post(url: str, declared: bool) -> tuple[int, dict]:
         conn.close()
 
 
-def test_sigterm_while_recording_finalizes_the_file(tmp_path, samples, face_model):
+def test_sigterm_while_recording_finalizes_the_file(tmp_path, samples, face_model, web):
     with serving(tmp_path, "--video", samples / "WolfgangLanger_Pexels.mp4", "--loop", "--face-model", face_model) as server:
         status, started = get_json(server.url + "/record/start", b"")
         assert status == 200
@@ -131,7 +137,7 @@ def test_sigterm_while_recording_finalizes_the_file(tmp_path, samples, face_mode
     assert f"recorded {frames} frames to {started['recording']}" in err
 
 
-def test_video_end_keeps_the_page_and_final_timeline(tmp_path, samples, face_model):
+def test_video_end_keeps_the_page_and_final_timeline(tmp_path, samples, face_model, web):
     with serving(tmp_path, "--video", samples / "single_face.mp4", "--fast", "--face-model", face_model) as server:
         last = events(server.url + "/events", 0, until=lambda e: e["state"] == "ended")[-1]
         assert last["frames"] == 72
@@ -153,7 +159,7 @@ def test_without_the_web_extra_one_line_says_how_to_get_it():
     assert run.stderr.strip().count("\n") == 0 and "pip install 'emoview[web]'" in run.stderr
 
 
-def test_user_errors_are_one_line(tmp_path, samples, face_model):
+def test_user_errors_are_one_line(tmp_path, samples, face_model, web):
     import socket
 
     with socket.socket() as taken:
@@ -174,18 +180,31 @@ def test_user_errors_are_one_line(tmp_path, samples, face_model):
         assert words in run.stderr and run.stderr.strip().count("\n") == 0, run.stderr
 
 
-def test_port_zero_prints_the_chosen_url(tmp_path, samples, face_model):
+def test_port_zero_and_https_print_the_chosen_url(tmp_path, samples, face_model, web):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=120)
     proc = subprocess.Popen([sys.executable, "-m", "emoview", "serve", "--browser-camera", "--port", "0", "--face-model", str(face_model),
-                             "--record-dir", str(tmp_path)], stderr=subprocess.PIPE, text=True)
+                             "--record-dir", str(tmp_path), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+                            stderr=subprocess.PIPE, text=True)
     try:
         line = ""
         while "emoview serve:" not in line and proc.poll() is None:
             line = proc.stderr.readline()
-        assert "emoview serve: browser camera at http://127.0.0.1:" in line, line
+        assert "emoview serve: browser camera at https://127.0.0.1:" in line, line
         url = line.split(" at ")[1].split()[0]
-        status, session = get_json(url + "session.json")
-        assert status == 200 and session["browser_camera"]
+        unverified = ssl.create_default_context()
+        unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE  # our own self-signed certificate
+        with urllib.request.urlopen(url + "session.json", timeout=60, context=unverified) as response:
+            assert response.status == 200 and json.loads(response.read())["browser_camera"]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=120)
     assert proc.returncode == 130
+
+
+def test_loop_plays_the_video_again(tmp_path, samples, face_model, web):
+    with serving(tmp_path, "--video", samples / "single_face.mp4", "--loop", "--fast", "--face-model", face_model) as server:
+        later = events(server.url + "/events", 0, until=lambda e: e["frame"] >= 100)[-1]  # the file has 72 frames
+        assert later["state"] == "running" and later["faces"] and later["t"] > 72 / 30
+    assert server.proc.returncode == 130

@@ -6,7 +6,6 @@ with the sample's emotions, a recording made by clicking its button, the timelin
 """
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,15 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
-from serving import CHROMIUM, fake_camera_file, h264_frames, launch_chromium, serving, wait_for
+from serving import fake_camera_file, h264_frames, launch_chromium, require, serving, wait_for
 
 SLOW_MS = 180_000  # a loaded two-core machine: the first frames can take a while
 
 
 @pytest.fixture
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("these tests need Debian's chromium: apt-get install chromium (as .ci/run does)")
+    require("starlette", "uvicorn", "playwright", chromium=True)
     from playwright.sync_api import sync_playwright  # pip install playwright; never `playwright install`
 
     with sync_playwright() as playwright:
