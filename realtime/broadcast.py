@@ -10,6 +10,7 @@ JPEG encoding per frame (done in a thread of its own, and only while someone wat
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -127,8 +128,10 @@ class LiveAnalysis:
     finalizes a recording in progress; the Session's own `finally` guarantees that too.
     """
 
-    def __init__(self, source: Source, analyzer: Analyzer, overlay: Overlay, recordings_dir: str) -> None:
+    def __init__(self, source: Source, analyzer: Analyzer, overlay: Overlay, recordings_dir: str,
+                 on_end: Callable[["LiveAnalysis"], None] | None = None) -> None:
         self.source = source
+        self.on_end = on_end  # called from the analysis thread when the input ends or fails by itself
         self.labels = analyzer.labels
         self.broadcast = Broadcast()
         self.timeline = TimelineBuilder(analyzer.labels, source.fps)
@@ -159,6 +162,8 @@ class LiveAnalysis:
             self.error, self.state = f"{type(exc).__name__}: {exc}", "error"
         finally:
             self.updates_changed()
+        if self.on_end is not None and self.state != "stopped":
+            self.on_end(self)
 
     def _publish(self, result: FrameResult) -> None:
         with self._lock:

@@ -145,6 +145,7 @@ def test_video_end_keeps_the_page_and_final_timeline(tmp_path, samples, face_mod
         assert timeline["summary"]["complete"] is True and timeline["summary"]["frames_analysed"] == 72
         assert len(mjpeg_frames(server.url + "/stream.mjpg", 1)) == 1  # the last frame stays on show
         assert get_json(server.url + "/record/start", b"")[0] == 409
+    assert "single_face.mp4 ended: the page, its last frame and the timeline stay up" in server.stderr()
     assert "72 frames (end of input)" in server.stderr()
 
 
@@ -174,6 +175,7 @@ def test_user_errors_are_one_line(tmp_path, samples, face_model, web):
         (("--browser-camera", "--record-dir", tmp_path / "nope"), "is not a folder"),
         (("--browser-camera", "--ssl-certfile", tmp_path / "cert.pem"), "go together"),
         (("--video", samples / "single_face.mp4", "--browser-camera"), "not allowed with"),
+        (("--browser-camera", "--width", "1280"), "--width set what a camera captures"),
     ]:
         run = emoview("serve", *args, "--port", "0", "--face-model", face_model)
         assert run.returncode == 2, (args, run.stderr)

@@ -49,6 +49,10 @@ def add_source_options(parser: argparse.ArgumentParser, default_camera: bool = T
     group.add_argument("--seconds", type=positive_seconds, metavar="S",
                        help="--images: show each image S seconds (default: until space/right arrow; left arrow goes back) "
                        "and hold it S seconds in a recording (default: 1)")
+    add_camera_options(parser)
+
+
+def add_camera_options(parser: argparse.ArgumentParser) -> None:
     camera = parser.add_argument_group("camera")
     camera.add_argument("--width", type=positive_int, help="requested capture width")
     camera.add_argument("--height", type=positive_int, help="requested capture height")

@@ -18,8 +18,7 @@ import ssl
 
 from emoview.realtime.annotate import Overlay
 from emoview.realtime.broadcast import LiveAnalysis
-from emoview.realtime.commands.live import add_analysis_options, camera_arg, open_analyzer, report
-from emoview.realtime.commands.cli import positive_int
+from emoview.realtime.commands.live import add_analysis_options, add_camera_options, camera_arg, open_analyzer, report
 from emoview.realtime.console import stderr
 from emoview.realtime.errors import InputError
 from emoview.realtime.looping_source import LoopingVideoSource
@@ -36,12 +35,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--camera", type=camera_arg, metavar="N", help="camera index, or a stream URL or device path (default: 0)")
     group.add_argument("--video", metavar="FILE", help="a video file, played at its frame rate")
     group.add_argument("--browser-camera", action="store_true", help="the camera of the browser that opens the page (frames sent to POST /frame)")
-    camera = parser.add_argument_group("camera and video")
-    camera.add_argument("--width", type=positive_int, help="requested capture width")
-    camera.add_argument("--height", type=positive_int, help="requested capture height")
-    camera.add_argument("--fps", type=positive_int, help="requested capture frame rate")
-    camera.add_argument("--loop", action="store_true", help="play --video again from the start when it ends")
-    camera.add_argument("--fast", action="store_true", help="analyse --video as fast as possible, every frame, instead of at its frame rate")
+    add_camera_options(parser)
+    video = parser.add_argument_group("video")
+    video.add_argument("--loop", action="store_true", help="play --video again from the start when it ends")
+    video.add_argument("--fast", action="store_true", help="analyse --video as fast as possible, every frame, instead of at its frame rate")
     web = parser.add_argument_group("server")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     web.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
@@ -108,6 +105,16 @@ def is_loopback(host: str) -> bool:
     return False
 
 
+def check_source_options(args: argparse.Namespace) -> None:
+    """Options for another kind of source are refused: silently ignored, they would mislead."""
+    if (args.loop or args.fast) and not args.video:
+        raise InputError("--loop and --fast are for --video FILE; remove them or pass --video")
+    camera_only = [f"--{name}" for name in ("width", "height", "fps") if getattr(args, name) is not None]
+    if camera_only and (args.video or args.browser_camera):
+        source = "--video" if args.video else "--browser-camera (the page asks for 640x480)"
+        raise InputError(f"{'/'.join(camera_only)} set what a camera captures, not {source}; drop {' '.join(camera_only)}")
+
+
 def open_source(args: argparse.Namespace):
     if args.browser_camera:
         return PushedSource()
@@ -119,20 +126,14 @@ def open_source(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     uvicorn, StoppingServer, build_app = _web_stack()
-    if (args.loop or args.fast) and not args.video:
-        raise InputError("--loop and --fast are for --video FILE; remove them or pass --video")
+    check_source_options(args)
     check_recordings_folder(args.record_dir)
     check_ssl(args)
     with contextlib.ExitStack() as stack:
         sock = bind(args.host, args.port)
         stack.callback(sock.close)
-        early = bool(args.video or args.browser_camera)
-        # a bad file fails before the models load; a camera opens last, so its first frame is fresh
-        source = stack.enter_context(open_source(args)) if early else None
-        analyzer = open_analyzer(args, stack)
-        if source is None:
-            source = stack.enter_context(open_source(args))
-        live = LiveAnalysis(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), args.record_dir)
+        source, analyzer = open_inputs(args, stack)
+        live = LiveAnalysis(source, analyzer, Overlay(analyzer.labels, mesh=args.mesh), args.record_dir, on_end=say_input_ended)
         config = uvicorn.Config(build_app(live), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3,
                                 ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
         try:
@@ -143,24 +144,45 @@ def run(args: argparse.Namespace) -> int:
         if not is_loopback(args.host):
             stderr.print(f"[yellow]listening on {args.host}: anyone who can reach this machine can watch and record[/]")
         stderr.print(f"emoview serve: {source.name} at {url_of(sock, args.host, bool(args.ssl_certfile))} (Ctrl-C to stop)")
-        interrupted = False
-        try:
-            live.start()
-            server.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn hands the signal that stopped it back to the CLI's handler
-            interrupted = True
-        finally:
-            with signals_deferred():  # a second Ctrl-C must not cut the recording's finalization short
-                live.broadcast.shutdown()
-                stats = live.stop()
-        interrupted = interrupted or server.signalled
-        if live.state == "ended":
-            stats.stopped_by = "end"
-        elif interrupted:
-            stats.stopped_by = "interrupt"
-        report(stats, source, None)
-        for recording in live.recorder.finished:
-            stderr.print(f"recorded {recording.frames} frames to {recording.path} ({recording.codec or 'no codec'})")
-        if live.error:
-            raise InputError(live.error)
+        interrupted = serve_until_stopped(live, server, sock)
     return 130 if interrupted else 0
+
+
+def open_inputs(args: argparse.Namespace, stack: contextlib.ExitStack):
+    """(source, analyzer): a bad file fails before the models load; a camera opens last, so its first frame is fresh."""
+    early = bool(args.video or args.browser_camera)
+    source = stack.enter_context(open_source(args)) if early else None
+    analyzer = open_analyzer(args, stack)
+    if source is None:
+        source = stack.enter_context(open_source(args))
+    return source, analyzer
+
+
+def say_input_ended(live: LiveAnalysis) -> None:
+    """Called from the analysis thread when the input stops by itself; the server stays up."""
+    if live.error:
+        stderr.print(f"[red]the analysis stopped:[/] {live.error}; the page stays up, Ctrl-C to stop")
+    elif live.state == "ended":
+        stderr.print(f"{live.source.name} ended: the page, its last frame and the timeline stay up; Ctrl-C to stop")
+
+
+def serve_until_stopped(live: LiveAnalysis, server, sock: socket.socket) -> bool:
+    """Runs until Ctrl-C/SIGTERM, then stops the analysis and finalizes a recording; True if interrupted."""
+    interrupted = False
+    try:
+        live.start()
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn hands the signal that stopped it back to the CLI's handler
+        interrupted = True
+    finally:
+        with signals_deferred():  # a second Ctrl-C must not cut the recording's finalization short
+            live.broadcast.shutdown()
+            stats = live.stop()
+    interrupted = interrupted or server.signalled
+    stats.stopped_by = {"ended": "end", "error": "error"}.get(live.state, "interrupt" if interrupted else "user")
+    report(stats, live.source, None)
+    for recording in live.recorder.finished:
+        stderr.print(f"recorded {recording.frames} frames to {recording.path} ({recording.codec or 'no codec'})")
+    if live.error:
+        stderr.print(f"[red]the analysis had stopped:[/] {live.error}")
+    return interrupted

@@ -67,7 +67,8 @@ def build_app(live: LiveAnalysis) -> Starlette:
     async def session(request: Request) -> Response:
         return JSONResponse({
             "source": live.source.name, "kind": live.source.kind, "browser_camera": browser_camera,
-            "labels": list(live.labels), "colours": {name: _css_colour(name) for name in live.labels}, "max_frame_bytes": MAX_FRAME_BYTES, "update_interval_s": UPDATE_INTERVAL_S,
+            "labels": list(live.labels), "colours": {name: _css_colour(name) for name in live.labels},
+            "max_frame_bytes": MAX_FRAME_BYTES, "update_interval_s": UPDATE_INTERVAL_S,
         })
 
     async def stream(request: Request) -> Response:
