@@ -22,6 +22,7 @@ def test_wheel_owns_only_emoview_and_runs_beside_user_modules(tmp_path, samples,
     assert "emoview/models/emotion.onnx" in names and "emoview/realtime/commands/cli.py" in names
     assert "emoview/models/emotion.onnx.sha256" in names  # the shipped model is checked against it
     assert "emoview/train/recipes/fer2013.toml" in names
+    assert {f"emoview/realtime/web/{page}" for page in ("index.html", "app.js", "style.css")} <= set(names)  # emoview serve's page
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"emoview"}, tops
     assert not any("/tests/" in n or "/benchmarks/" in n for n in names)
