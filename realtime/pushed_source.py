@@ -26,6 +26,7 @@ class PushedSource(Source):
         self._ended = False
         self._opened_at = time.perf_counter()
         self._last_ms = -1.0
+        self._pushed_at = 0.0  # when the frame being read was pushed: its latency starts there
         self.replaced = 0  # frames pushed while another still waited: dropped before analysis
         self.ended_early = False  # never: it ends when the session stops
         super().__init__(name, fps, latest_only=True)
@@ -36,7 +37,8 @@ class PushedSource(Source):
         with self._cond:
             if self._ended:
                 raise RuntimeError("the session has ended")
-            timestamp_ms = max((now - self._opened_at) * 1000.0, self._last_ms + 0.001)  # strictly increasing
+            # at least 1 ms apart: the landmarker takes whole milliseconds and refuses a repeated one
+            timestamp_ms = max((now - self._opened_at) * 1000.0, self._last_ms + 1.0)
             self._last_ms = timestamp_ms
             if self._pending is not None:
                 self.replaced += 1

@@ -36,7 +36,7 @@ def test_video_session_streams_frames_events_timeline_and_records(tmp_path, vide
         status, session = get_json(server.url + "/session.json")
         assert status == 200 and session["labels"] == list(LABELS) and not session["browser_camera"]
 
-        with_face = events(server.url + "/events", 0, until=lambda e: e["faces"])[-1]
+        with_face = events(server.url + "/events", 0, until=lambda e: e.get("faces"))[-1]
         face = with_face["faces"][0]
         assert set(face) >= {"id", "box", "label", "probabilities"}
         assert len(face["box"]) == 4 and face["label"] in LABELS
@@ -47,7 +47,7 @@ def test_video_session_streams_frames_events_timeline_and_records(tmp_path, vide
         assert status == 200, started
         assert get_json(server.url + "/record/start", b"")[0] == 409  # already recording
         first = with_face["frame"]
-        events(server.url + "/events", 0, until=lambda e: e["frame"] > first + 40)
+        events(server.url + "/events", 0, until=lambda e: e.get("frame", -1) > first + 40)
         status, stopped = get_json(server.url + "/record/stop", b"")
         assert status == 200 and stopped["path"] == started["recording"] and stopped["frames"] > 0
         assert h264_frames(stopped["path"]) == ("h264", stopped["frames"])
@@ -128,7 +128,7 @@ def test_sigterm_while_recording_finalizes_the_file(tmp_path, samples, face_mode
         status, started = get_json(server.url + "/record/start", b"")
         assert status == 200
         first = events(server.url + "/events", 1)[0]["frame"]
-        events(server.url + "/events", 0, until=lambda e: e["frame"] > first + 30)
+        events(server.url + "/events", 0, until=lambda e: e.get("frame", -1) > first + 30)
     assert server.proc.returncode == 130
     err = server.stderr()
     assert "interrupted" in err and "Traceback" not in err
@@ -207,6 +207,6 @@ def test_port_zero_and_https_print_the_chosen_url(tmp_path, samples, face_model,
 
 def test_loop_plays_the_video_again(tmp_path, samples, face_model, web):
     with serving(tmp_path, "--video", samples / "single_face.mp4", "--loop", "--fast", "--face-model", face_model) as server:
-        later = events(server.url + "/events", 0, until=lambda e: e["frame"] >= 100)[-1]  # the file has 72 frames
+        later = events(server.url + "/events", 0, until=lambda e: e.get("frame", -1) >= 100)[-1]  # the file has 72 frames
         assert later["state"] == "running" and later["faces"] and later["t"] > 72 / 30
     assert server.proc.returncode == 130

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from emoview.realtime.annotate import colour_for
 from emoview.realtime.broadcast import LiveAnalysis
+from emoview.realtime.errors import EmoviewError
 from emoview.realtime.pushed_source import PushedSource
 from emoview.realtime.timeline import csv_text
 
@@ -135,6 +136,8 @@ def build_app(live: LiveAnalysis) -> Starlette:
             path = await run_in_threadpool(live.recorder.start)
         except RuntimeError as exc:
             return error(409, f"{exc}; POST /record/stop first")
+        except EmoviewError as exc:  # the recordings folder went away or filled up meanwhile
+            return error(500, str(exc))
         live.updates_changed()
         return JSONResponse({"recording": str(path)})
 
