@@ -12,6 +12,7 @@ from emoview.realtime.errors import InputError
 from emoview.realtime.pushed_source import PushedSource
 from emoview.realtime.recording_switch import RecordingSwitch
 from emoview.realtime.slot import Slot
+from serving import require
 
 
 def test_slot_readers_get_the_newest_value_and_wake_on_close():
@@ -78,3 +79,21 @@ def test_recordings_start_and_stop_mid_session(tmp_path):
 def test_recordings_folder_must_exist(tmp_path):
     with pytest.raises(InputError, match="is not a folder"):
         RecordingSwitch(tmp_path / "missing", fps=lambda: 30.0)
+
+
+def test_a_frame_is_checked_before_it_is_decoded():
+    import cv2
+
+    require("starlette", "uvicorn")
+    from starlette.exceptions import HTTPException
+
+    from emoview.realtime.commands.serve_http import _decode
+
+    small = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
+    assert _decode(small).shape == (48, 64, 3)
+    flat_and_huge = cv2.imencode(".png", np.zeros((5000, 4000), np.uint8))[1].tobytes()  # a few kB
+    assert len(flat_and_huge) < 100_000
+    for body, status in ((flat_and_huge, 413), (b"not an image", 415), (b"", 415), (small[:40], 415)):
+        with pytest.raises(HTTPException) as refused:
+            _decode(body)
+        assert refused.value.status_code == status

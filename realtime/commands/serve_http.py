@@ -9,12 +9,14 @@ slot. A request that is wrong in itself gets a 4xx with a one-line JSON `error`;
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from importlib import resources
 
 import cv2
 import numpy as np
+import PIL.Image
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +32,7 @@ from emoview.realtime.pushed_source import PushedSource
 from emoview.realtime.timeline import csv_text
 
 MAX_FRAME_BYTES = 5 * 1024 * 1024
+MAX_FRAME_PIXELS = 4096 * 4096
 UPDATE_INTERVAL_S = 0.2  # /events: a few updates a second is smooth for bars and charts, and cheap
 FRAME_RESULT_TIMEOUT_S = 30.0
 WAIT_S = 1.0  # longest a stream's worker thread waits before looking at its connection again
@@ -109,9 +112,7 @@ def build_app(live: LiveAnalysis) -> Starlette:
         if not browser_camera:
             return error(409, f"this session analyses {live.source.name}; start emoview serve --browser-camera to send frames")
         body = await _read_limited(request)
-        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR) if body else None
-        if image is None:
-            return error(415, "the body is not an image; POST one JPEG (or PNG) per request")
+        image = await run_in_threadpool(_decode, body)
         try:
             timestamp_ms = live.source.push(image)
         except RuntimeError:
@@ -194,6 +195,22 @@ async def _read_limited(request: Request) -> bytes:
         if len(body) > MAX_FRAME_BYTES:
             raise HTTPException(413, f"frame over {MAX_FRAME_BYTES // (1024 * 1024)} MB refused; {limit_text}")
     return bytes(body)
+
+
+def _decode(body: bytes) -> np.ndarray:
+    """The frame as BGR pixels; 415 if it is no image, 413 if it would decode to more than MAX_FRAME_PIXELS
+    (a small file can hold a huge, flat picture: its size is read from the header first)."""
+    try:
+        with PIL.Image.open(io.BytesIO(body)) as header:
+            width, height = header.size
+    except (PIL.UnidentifiedImageError, OSError, ValueError):
+        width = height = 0
+    if width * height > MAX_FRAME_PIXELS:
+        raise HTTPException(413, f"a frame of {width}x{height} pixels is too large; send at most {MAX_FRAME_PIXELS // 10**6} megapixels")
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR) if body else None
+    if image is None:
+        raise HTTPException(415, "the body is not an image; POST one JPEG (or PNG) per request")
+    return image
 
 
 def _result_for(live: LiveAnalysis, timestamp_ms: float) -> dict | None:
