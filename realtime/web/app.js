@@ -182,12 +182,25 @@ async function sendCamera() {
     return;
   }
   const canvas = document.createElement("canvas");
-  const nextFrame = () => new Promise((resolve) =>
-    video.requestVideoFrameCallback ? video.requestVideoFrameCallback(() => resolve()) : setTimeout(resolve, 30));
-  // One request in flight: the next frame is taken only when the answer is back, so a slow network
-  // or server skips camera frames instead of queueing them.
+  // The camera's newest frame number, kept current by the browser; without requestVideoFrameCallback
+  // a frame is taken every 30 ms.
+  let presented = 0, wake = null;
+  const watch = (now, metadata) => {
+    presented = metadata.presentedFrames;
+    if (wake) { wake(); wake = null; }
+    video.requestVideoFrameCallback(watch);
+  };
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(watch);
+  const newFrameAfter = async (sent) => {
+    if (!video.requestVideoFrameCallback) { await sleep(30); return sent + 1; }
+    while (presented === sent) await new Promise((resolve) => { wake = resolve; });
+    return presented;
+  };
+  // One request in flight: the next frame is taken when the answer is back (at once if the camera
+  // has a new one by then), so a slow network or server skips camera frames instead of queueing them.
+  let sent = -1;
   for (;;) {
-    await nextFrame();
+    sent = await newFrameAfter(sent);
     if (!video.videoWidth) continue;
     canvas.width = video.videoWidth;
     canvas.height = video.videoHeight;
