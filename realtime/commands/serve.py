@@ -24,7 +24,7 @@ from emoview.realtime.errors import InputError
 from emoview.realtime.looping_source import LoopingVideoSource
 from emoview.realtime.pushed_source import PushedSource
 from emoview.realtime.recording_switch import check_recordings_folder
-from emoview.realtime.session import signals_deferred
+from emoview.realtime.signals import hold_signals
 from emoview.realtime.sources import CameraSource, VideoSource
 
 WEB_EXTRA_HINT = "pip install 'emoview[web]'"
@@ -175,9 +175,9 @@ def serve_until_stopped(live: LiveAnalysis, server, sock: socket.socket) -> bool
     except KeyboardInterrupt:  # uvicorn hands the signal that stopped it back to the CLI's handler
         interrupted = True
     finally:
-        with signals_deferred():  # a second Ctrl-C must not cut the recording's finalization short
-            live.broadcast.shutdown()
-            stats = live.stop()
+        hold_signals()  # from here on a second Ctrl-C must not cut the recording's finalization short
+        live.broadcast.shutdown()
+        stats = live.stop()
     interrupted = interrupted or server.signalled
     stats.stopped_by = {"ended": "end", "error": "error"}.get(live.state, "interrupt" if interrupted else "user")
     report(stats, live.source, None)
