@@ -172,27 +172,23 @@ def _dispatch(name: str, argv: list[str], debug: bool, signals: StopSignals) -> 
         return 130 if code == 0 and signals.held else code  # finished, but asked to stop meanwhile
     except KeyboardInterrupt:
         return _interrupted()
-    except EmoviewError as exc:
-        if signals.received and not debug:
-            return _interrupted()
-        if debug:
-            raise
-        print(f"emoview: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except ModuleNotFoundError as exc:
-        if signals.received and not debug:
-            return _interrupted()
-        if debug:
-            raise
-        print(f"emoview: error: missing Python package {exc.name!r}; {install_hint(exc.name)}", file=sys.stderr)
-        return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
         if signals.received and not debug:
-            return _interrupted()  # a library turned our KeyboardInterrupt into its own error
+            return _interrupted()  # a library may have turned our KeyboardInterrupt into its own error
         if debug:
             raise
-        print(f"emoview: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
-        return 1
+        message, code = _error_line(exc)
+        print(message, file=sys.stderr)
+        return code
+
+
+def _error_line(exc: Exception) -> tuple[str, int]:
+    """The one line a failed command prints, and its exit code."""
+    if isinstance(exc, EmoviewError):
+        return f"emoview: error: {exc}", exc.exit_code
+    if isinstance(exc, ModuleNotFoundError):
+        return f"emoview: error: missing Python package {exc.name!r}; {install_hint(exc.name)}", 2
+    return f"emoview: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1
 
 
 def install_hint(package: str | None) -> str:
