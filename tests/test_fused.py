@@ -292,3 +292,33 @@ def test_stage_two_without_stage_one_is_refused_before_loading_data(tmp_path):
     run = emoview("train", "fer2013", "--out", tmp_path / "run", "--set", f'train.encoder_from="{tmp_path / "none.pt"}"')
     assert run.returncode == 2 and run.stderr.strip().count("\n") == 0
     assert "train stage one first" in run.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("encoder_lr", [0.0, 0.1])
+def test_stage_two_freezes_the_stage_one_encoder_or_fine_tunes_it_slower(tmp_path, encoder_lr):
+    """encoder_lr = 0: the encoder stage one learned is loaded and left alone; otherwise it learns at
+    that share of the rate while the layers above learn at the full rate."""
+    import torch
+
+    from emoview.train import checkpoint
+    from emoview.train.config import TrainConfig
+    from emoview.train.model import EmotionNet, ModelConfig
+    from emoview.train.trainer import _encoder_from, _parameter_groups
+
+    config = ModelConfig(features=10, classes=3, crop=48, embedding=8, encoder_channels=(8, 8, 16, 16),
+                         conv_channels=(16, 16), lstm_hidden=8)
+    stage_one = EmotionNet(config)
+    checkpoint.save({"state_dict": stage_one.state_dict()}, tmp_path / "best.pt")
+    model = EmotionNet(config)
+    cfg = TrainConfig(lr=1e-3, encoder_from=str(tmp_path / "best.pt"), encoder_lr=encoder_lr)
+    _encoder_from(model, tmp_path / "best.pt", frozen=encoder_lr == 0)
+    for mine, theirs in zip(model.encoder.state_dict().values(), stage_one.encoder.state_dict().values()):
+        assert torch.equal(mine, theirs)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, cfg), lr=cfg.lr)
+    encoder = {id(p) for p in model.encoder.parameters()}
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert all(rates[id(p)] == cfg.lr for p in model.parameters() if id(p) not in encoder)
+    if encoder_lr:
+        assert all(rates[id(p)] == pytest.approx(1e-4) for p in model.encoder.parameters())
+    else:
+        assert not encoder & set(rates) and not any(p.requires_grad for p in model.encoder.parameters())

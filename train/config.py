@@ -84,6 +84,7 @@ class TrainConfig:
     # two-stage training of a fused model: start the crop encoder from this run's checkpoint (a
     # best.pt path) and keep it frozen, so only the landmark and temporal layers learn
     encoder_from: str = ""
+    encoder_lr: float = 0.0  # with encoder_from: the encoder's learning rate as a share of lr (0 = frozen)
     epoch_size: int = 0  # windows per epoch; 0 = as many as there are training items
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is what is validated and kept
     autocast: str = ""  # "bf16": train in bfloat16 autocast (2.3x faster for the crop CNN on CPUs with AVX512-BF16)

@@ -103,11 +103,11 @@ def train_run(recipe: Recipe, splits: Splits, out: Path, device: str = "cpu") ->
     model = EmotionNet(model_cfg)
     model.set_input_stats(*input_stats(splits.train, eval_ctx, cfg.inputs, spec, rng))
     if cfg.encoder_from:
-        _frozen_encoder_from(model, Path(cfg.encoder_from))
+        _encoder_from(model, Path(cfg.encoder_from), frozen=cfg.encoder_lr == 0)
     model.to(device)
     ema = _ema(model, cfg.ema)
     weights = torch.from_numpy(class_weights(splits.train.y, len(labels), cfg.class_weight_power)).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch_size = cfg.epoch_size or len(splits.train)
     steps = math.ceil(epoch_size / cfg.batch_size)
     warmup = max(1, int(cfg.warmup_epochs * steps))
@@ -207,9 +207,19 @@ def _validate(model, splits, ctx, labels, frames) -> dict:
     return row
 
 
-def _frozen_encoder_from(model: EmotionNet, path: Path) -> None:
+def _parameter_groups(model: EmotionNet, cfg) -> list[dict]:
+    """A stage-one encoder that stage two fine-tunes learns at `encoder_lr` of the others' rate, so
+    what it learned alone is adjusted, not overwritten."""
+    if not (cfg.encoder_from and cfg.encoder_lr):
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    encoder = {id(p) for p in model.encoder.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in encoder]},
+            {"params": list(model.encoder.parameters()), "lr": cfg.lr * cfg.encoder_lr}]
+
+
+def _encoder_from(model: EmotionNet, path: Path, frozen: bool) -> None:
     """Stage two of two-stage training: the crop encoder of an earlier run, frozen (its BatchNorm
-    statistics too: `_one_epoch` keeps it in eval mode)."""
+    statistics too: `_one_epoch` keeps it in eval mode) unless stage two fine-tunes it."""
     if model.encoder is None:
         raise InputError("[train] encoder_from needs a model with a crop")
     if not path.is_file():
@@ -221,7 +231,7 @@ def _frozen_encoder_from(model: EmotionNet, path: Path) -> None:
     except RuntimeError as exc:
         raise InputError(f"[train] encoder_from: {path} has another crop encoder ({str(exc).splitlines()[0]})") from None
     for parameter in model.encoder.parameters():
-        parameter.requires_grad_(False)
+        parameter.requires_grad_(not frozen)
 
 
 def _cpu_state(model: EmotionNet) -> dict:
