@@ -56,6 +56,7 @@ def test_cli_prints_the_table_and_writes_every_stage(tmp_path, samples, face_mod
     assert data["mode"] == "threaded" and data["record"] is True and data["runs"] == []
     assert data["stages"]["record_wait"]["samples"] == 72
     assert data["landmarker"]["frames_with_faces"] == 72 == data["frames_with_faces"]  # same frames, same faces
+    assert data["faces_per_frame"] == 1.0 == data["landmarker"]["faces_per_frame"]  # one face, counted once a frame
 
 
 def test_single_threaded_mode_encodes_inline(tmp_path, samples, face_model, random_model):
@@ -87,6 +88,7 @@ def test_all_runs_the_matrix_with_the_default_on_top(tmp_path, samples, face_mod
     for run in data["runs"]:
         assert REQUIRED <= set(run) and set(STAGES) <= set(run["stages"])
         assert run["landmarker"]["frames"] == 10
+        assert run["faces_per_frame"] == 1.0 == run["landmarker"]["faces_per_frame"], run["name"]  # single mode counts too
     assert all(r["landmarker"]["detect"]["samples"] == 10 for r in data["runs"])  # each run has its own floor, same frames
 
 

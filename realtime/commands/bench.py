@@ -164,6 +164,7 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
         "paced_rate_fps": config.rate,
         "frames": measured.frames,
         "frames_with_faces": measured.frames_with_faces,
+        "faces_per_frame": _per_frame(measured.faces, measured.frames),
         "end_to_end_fps": round(measured.fps, 2),
         "landmarker_fps": round(floor.fps, 2),
         "ratio_to_landmarker": round(measured.fps / floor.fps, 3) if floor.fps else None,
@@ -180,6 +181,7 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
             "frames": floor.frames,
             "fps": round(floor.fps, 2),
             "frames_with_faces": floor.frames_with_faces,
+            "faces_per_frame": _per_frame(floor.faces, floor.frames),
             "detect": stage_summary(floor.detect),
             "cores_used": round(floor.cpu_s / floor.wall_s, 2) if floor.wall_s else None,
             "readout": floor.readout,
@@ -191,6 +193,11 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
         # was shared and ratios and latencies are pessimistic (the load average counts this benchmark too)
         "other_processes_cores": {"run": _round(measured.others_cores), "floor": _round(floor.others_cores)},
     }
+
+
+def _per_frame(count: int, frames: int) -> float | None:
+    """Faces found per frame, on average: how much of a crowd a run sees (1.0 on a one-face video)."""
+    return round(count / frames, 3) if frames else None
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
