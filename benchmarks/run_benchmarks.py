@@ -1,6 +1,7 @@
 """The bench matrix on the shared sample videos, written as a dated report for review.
 
     python benchmarks/run_benchmarks.py [--model PATH] [--face-model PATH] [--repeat 2] [--max-load 1.5]
+        [--sections samples every-face] [--fer-venv DIR]
 
 Writes benchmarks/reports/YYYY-MM-DD.json (every number of every run) and .md (the tables a
 reviewer reads), so a change that costs speed shows up as a diff. The main sample gets the full
@@ -9,6 +10,10 @@ own 23.976 fps and at 30 fps); the other samples get the threaded and single run
 recording. Other work on the machine slows everything down, so the script waits (up to
 --wait minutes) for the 1-minute load average to drop below --max-load, and records the load of
 every run next to its numbers.
+
+The "every face" section (benchmarks/peers/every_face.py) runs emoview, the bare landmarker and fer
+(Haar and MTCNN, from fer's own venv: benchmarks/peers/build_fer_venv.sh) on made videos of 1, 4
+and 8 faces at three sizes; without fer's venv it is skipped and says how to build it.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emoview.realtime.commands.bench import benchmark, machine_was_shared, ms_text, others_cores_text  # noqa: E402
+from emoview.realtime.commands.bench import benchmark, machine_info, machine_was_shared, ms_text, others_cores_text  # noqa: E402
+from emoview.realtime.commands.cli import build_parser  # noqa: E402
 from emoview.realtime.errors import EmoviewError  # noqa: E402
 from emoview.realtime.face_model import resolve_face_model  # noqa: E402
+from peers import every_face  # noqa: E402  (benchmarks/peers/every_face.py)
 
 SHARED = Path(os.environ.get("EMOVIEW_SHARED", REPO.parent / "shared"))
 MAIN_SAMPLE = "WolfgangLanger_Pexels.mp4"
@@ -37,9 +44,10 @@ LATENCY_TARGET_MS = 33.0
 
 
 def bench_args(video: Path, args: argparse.Namespace, **overrides) -> argparse.Namespace:
-    values = dict(video=str(video), camera=None, mode="threaded", record=False, paced=False, rate=None, all=False,
-                  frames=None, repeat=args.repeat, json=None, max_faces=1, min_confidence=0.5, window=None, threads=1,
-                  model=args.model, face_model=args.face_model)
+    """`emoview bench --video VIDEO` as its own parser reads it (every option gets its default,
+    new ones too), with the report's settings and `overrides` on top."""
+    argv = ["--video", str(video), "--repeat", str(args.repeat), "--max-faces", "1", "--face-model", args.face_model]
+    values = vars(build_parser("bench").parse_args(argv + (["--model", args.model] if args.model else [])))
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -67,6 +75,16 @@ def run_all(args: argparse.Namespace) -> dict:
     samples = SHARED / "data" / "samples"
     report = {"date": dt.date.today().isoformat(), "commit": git_commit(), "videos": {}}
     report["load_1m_at_start"] = wait_for_quiet(args.max_load, args.wait)
+    if "samples" in args.sections:
+        run_samples(args, samples, report)
+    if "every-face" in args.sections:
+        report["every_face"] = every_face.run_every_face(args)
+    report["load_1m_at_end"] = os.getloadavg()[0]
+    report["machine"] = report["videos"][MAIN_SAMPLE]["machine"] if report["videos"] else machine_info()
+    return report
+
+
+def run_samples(args: argparse.Namespace, samples: Path, report: dict) -> None:
     print(f"{MAIN_SAMPLE}: full matrix", file=sys.stderr)
     report["videos"][MAIN_SAMPLE] = benchmark(bench_args(samples / MAIN_SAMPLE, args, all=True), args.face_model)
     for name in OTHER_SAMPLES:
@@ -77,9 +95,6 @@ def run_all(args: argparse.Namespace) -> dict:
         first = dict(runs[0])
         first["runs"] = [{k: v for k, v in run.items() if k not in ("runs", "input", "machine")} for run in runs[1:]]
         report["videos"][name] = first
-    report["load_1m_at_end"] = os.getloadavg()[0]
-    report["machine"] = report["videos"][MAIN_SAMPLE]["machine"]
-    return report
 
 
 # -- markdown ----------------------------------------------------------------------------------------
@@ -155,6 +170,8 @@ def markdown(report: dict) -> str:
         ]
         if name == MAIN_SAMPLE:
             out += ["Targets:", "", *verdicts(video), ""]
+    if "every_face" in report:
+        out += every_face.markdown(report["every_face"])
     return "\n".join(out)
 
 
@@ -166,6 +183,9 @@ def main() -> int:
     parser.add_argument("--max-load", type=float, default=1.5, help="wait for the load average to drop below this")
     parser.add_argument("--wait", type=float, default=10.0, help="minutes to wait for it at most (default 10)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "reports", help="report folder")
+    parser.add_argument("--sections", nargs="+", choices=("samples", "every-face"), default=["samples", "every-face"],
+                        help="what to run: the sample videos' matrix, the every-face matrix against fer (default: both)")
+    every_face.add_options(parser)
     args = parser.parse_args()
     shared_face_model = SHARED / "models" / "face_landmarker.task"
     try:
