@@ -36,14 +36,14 @@ def row(fps, landmarker, haar, mtcnn):
 
 
 def test_the_table_divides_emoviews_fps_by_each_peers_from_the_same_row():
-    haar = {"fps": 10.0, "faces_per_frame_mean": 2.5, "cpu_seconds_per_frame": 0.2}
+    haar = {"fps": 10.0, "faces_per_frame_mean": 2.5, "on_faces_per_frame_mean": 2.0, "cpu_seconds_per_frame": 0.2}
     section = {"crowd_frames": 150, "fer_frames": 60, "fer_seconds": 15.0, "max_faces": 8,
                "rows": [row(30.0, 40.0, haar, {"error": "exit 1: boom"})]}
     assert every_face.ratios(section["rows"][0]) == {"landmarker": 0.75, "fer_haar": 3.0, "fer_mtcnn": None}
     lines = every_face.markdown(section)
     table_row = next(line for line in lines if line.startswith("| 1280x720"))
     cells = [c.strip() for c in table_row.strip("|").split("|")]
-    assert cells[:3] == ["1280x720", "4", "30.0"] and cells[3] == "3.90" and cells[7] == "10.0" and cells[8] == "2.50"
+    assert cells[:3] == ["1280x720", "4", "30.0"] and cells[3] == "3.90" and cells[7] == "10.0" and cells[8] == "2.50 (2.00)"
     assert cells[-3:] == ["**0.75**", "**3.00**", "-"]
     assert any("fer mtcnn: exit 1: boom" in line for line in lines)
 
@@ -67,3 +67,13 @@ def test_the_torchvision_stand_in_keeps_what_torchvision_nms_keeps():
     groups = torch.tensor([0, 1, 0, 1, 0])
     assert sorted(boxes_module.batched_nms(boxes, scores, groups, 0.5).tolist()) == [0, 1, 2, 4]
     assert boxes_module.batched_nms(boxes[:0], scores[:0], groups[:0], 0.5).tolist() == []
+
+
+def test_fer_detections_count_on_a_face_once_and_only_when_their_centre_is_in_its_box():
+    sys.path.insert(0, str(REPO / "benchmarks" / "peers"))
+    import fer_fps  # imports nothing of fer until it measures
+
+    truth = {"0": {"box": [0, 0, 100, 100], "visible": True}, "1": {"box": [200, 0, 300, 100], "visible": True},
+             "2": {"box": None, "visible": False}}
+    detections = [{"box": [10, 10, 80, 80]}, {"box": [20, 20, 60, 60]}, {"box": [90, 90, 80, 80]}, {"box": [210, 5, 60, 70]}]
+    assert fer_fps.on_faces(detections, truth) == 2  # a second box on face 0 and one centred off both are false

@@ -71,10 +71,11 @@ def emoview_run(video: Path, args: argparse.Namespace) -> dict:
     return out
 
 
-def fer_runs(python: Path, video: Path, frames: int, seconds: float, detectors=("haar", "mtcnn")) -> dict[str, dict]:
+def fer_runs(python: Path, video: Path, frames: int, seconds: float, detectors=("haar", "mtcnn"), truth: Path | None = None) -> dict[str, dict]:
     """fer with each detector on the same frames, in one process of fer's venv: {detector: result}
-    (an {"error": ...} for a detector that gave no result)."""
+    (an {"error": ...} for a detector that gave no result); with `truth`, detections on real faces too."""
     command = [str(python), str(FER_SCRIPT), str(video), "--frames", str(frames), "--max-seconds", str(seconds)]
+    command += ["--truth", str(truth)] if truth else []
     for detector in detectors:
         command += ["--detector", detector]
     try:
@@ -105,7 +106,7 @@ def run_every_face(args: argparse.Namespace) -> dict:
                    "face_heights": [f["face_height"] for f in truth["faces"]]}
             print(f"every face: {video.name}: emoview, fer (Haar), fer (MTCNN)", file=sys.stderr)
             row["emoview"] = emoview_run(video, args)
-            fer = fer_runs(python, video, args.fer_frames, args.fer_seconds)
+            fer = fer_runs(python, video, args.fer_frames, args.fer_seconds, truth=crowd.truth_path(video))
             row["fer_haar"], row["fer_mtcnn"] = fer["haar"], fer["mtcnn"]
             section["rows"].append(row)
     section["machine"] = section["rows"][0]["emoview"]["machine"]
@@ -122,7 +123,8 @@ def _fps(run: dict) -> str:
 
 def _found(run: dict) -> str:
     value = run.get("faces_per_frame_mean", run.get("faces_per_frame"))
-    return "-" if value is None else f"{value:.2f}"
+    real = run.get("on_faces_per_frame_mean")
+    return "-" if value is None else f"{value:.2f}" + ("" if real is None else f" ({real:.2f})")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -154,7 +156,8 @@ def markdown(section: dict) -> list[str]:
         f"{versions.get('fer', '?')} (TensorFlow {versions.get('tensorflow', '?')}, OpenCV {versions.get('opencv', '?')}): "
         f"`FER(mtcnn=...).detect_emotions(frame)` with its defaults on frames decoded beforehand: the first {section['fer_frames']} frames, "
         f"or as many as {section['fer_seconds']:.0f} s allow (at least 5; the fps column's frame counts are in the JSON). "
-        "*found* = faces found per frame, on average (the truth is N; more than N: false detections). "
+        "*found* = faces found per frame, on average (the truth is N); for fer, in brackets, those on a real face (a "
+        "detection's centre in a face's box, one per face: the rest are false detections). "
         "Ratios = emoview's fps / the other's, measured in this run. CPU = CPU time per frame (all threads), ms.",
         "",
         "| video | N | emoview fps | found | CPU | landmarker fps | found | fer Haar fps | found | CPU | fer MTCNN fps | found | CPU "

@@ -12,6 +12,10 @@ then its emotion CNN on each face). The frames are decoded before the clock star
 call loads the models, so only fer's own work is timed: if anything this flatters fer next to
 emoview's end-to-end figure, which includes decoding and drawing.
 
+`--truth JSON` (tests/fixtures/crowd.py's ground truth of a made video) also counts the faces
+found on a real face: a detection whose centre lies in a face's box, one per face; the rest are
+false detections.
+
 `--max-seconds` stops a detector after that long (at least 5 frames): MTCNN on 1080p frames takes
 seconds each, and fps is a rate, so fewer frames still measure it.
 
@@ -44,18 +48,36 @@ def read_frames(path: str, limit: int | None) -> list:
 MIN_FRAMES = 5
 
 
-def measure(frames: list, detector: str, max_seconds: float | None = None) -> dict:
+def on_faces(detections: list, truth_faces: dict) -> int:
+    """Detections (fer's [x, y, w, h] boxes) whose centre lies in a truth face's box, one per face."""
+    boxes = [t["box"] for t in truth_faces.values() if t["box"]]
+    matched = 0
+    for detection in detections:
+        x, y, w, h = detection["box"]
+        cx, cy = x + w / 2, y + h / 2
+        hit = next((b for b in boxes if b[0] <= cx <= b[2] and b[1] <= cy <= b[3]), None)
+        if hit is not None:
+            boxes.remove(hit)
+            matched += 1
+    return matched
+
+
+def measure(frames: list, detector: str, max_seconds: float | None = None, truth: dict | None = None) -> dict:
     from fer.fer import FER  # fer 25.x: the package root no longer re-exports it
 
     fer = FER(mtcnn=detector == "mtcnn")
     fer.detect_emotions(frames[0])  # model loading and first-call set-up, not timed
-    found = []
+    found, real = [], []
     wall, cpu = time.perf_counter(), time.process_time()
-    for frame in frames:
-        found.append(len(fer.detect_emotions(frame)))
+    for k, frame in enumerate(frames):
+        detections = fer.detect_emotions(frame)
+        found.append(len(detections))
+        if truth is not None:
+            real.append(on_faces(detections, truth["frames"][k]["faces"]))
         if max_seconds and len(found) >= MIN_FRAMES and time.perf_counter() - wall >= max_seconds:
             break
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    matched = {"on_faces_per_frame_mean": round(sum(real) / len(real), 3)} if real else {}
     return {
         "detector": detector,
         "frames": len(found),
@@ -65,6 +87,7 @@ def measure(frames: list, detector: str, max_seconds: float | None = None) -> di
         "cpu_seconds_per_frame": round(cpu / len(found), 4),
         "cores_used": round(cpu / wall, 2) if wall > 0 else None,
         "wall_s": round(wall, 3),
+        **matched,
     }
 
 
@@ -90,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", choices=("haar", "mtcnn"), action="append",
                         help="fer's face detector (default: haar, fer's own); twice for both, one line each")
     parser.add_argument("--frames", type=int, help="use the first N frames (default: all)")
+    parser.add_argument("--truth", help="ground truth JSON of a made video: also count detections on real faces")
     parser.add_argument("--max-seconds", type=float, help=f"stop a detector after this long (at least {MIN_FRAMES} frames)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -98,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     if not frames:
         print(f"fer_fps: no frames in {args.video}", file=sys.stderr)
         return 2
+    truth = json.loads(open(args.truth).read()) if args.truth else None
     for detector in args.detector or ["haar"]:
-        result = {"video": args.video, **measure(frames, detector, args.max_seconds), "versions": versions()}
+        result = {"video": args.video, **measure(frames, detector, args.max_seconds, truth), "versions": versions()}
         print(json.dumps(result), flush=True)
     return 0
 
