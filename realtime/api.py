@@ -21,6 +21,7 @@ import numpy as np
 from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.errors import InputError
 from emoview.realtime.face_model import resolve_face_model
+from emoview.realtime.face_search import MIN_FACE
 from emoview.realtime.faces import FaceLandmarker, StillFaceFinder, read_image
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.session import Session
@@ -181,8 +182,10 @@ def predict(
     min_confidence: float = 0.5,
     model: str | os.PathLike | None = None,
     face_model: str | os.PathLike | None = None,
+    min_face: int = MIN_FACE,
 ) -> list[FaceEmotion]:
-    """Every face in one still (a BGR numpy image or an image file), as `emoview predict` finds it."""
+    """Every face in one still (a BGR numpy image or an image file), as `emoview predict` finds it:
+    faces down to `min_face` px tall, found by a tiled search."""
     if isinstance(image_or_path, (str, os.PathLike)):
         path = Path(image_or_path)
         if not path.is_file():
@@ -194,7 +197,9 @@ def predict(
     else:
         image, name = _checked_image(image_or_path), "image"
     classifier = EmotionClassifier(model)
-    with StillFaceFinder(resolve_face_model(face_model), max_faces=max_faces, min_confidence=min_confidence) as finder:
+    if not isinstance(min_face, int) or min_face < 12:
+        raise ValueError(f"min_face is the smallest face searched for, in pixels: at least 12, not {min_face!r}")
+    with StillFaceFinder(resolve_face_model(face_model), max_faces=max_faces, min_confidence=min_confidence, min_face=min_face) as finder:
         (result,), _ = classify_images([(name, image)], finder, classifier)
     labels = classifier.labels
     return [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import count
 
-from emoview.realtime.faces import Face
+from emoview.realtime.faces import Face, iou  # noqa: F401 - iou: tracking's measure of overlap, also imported from here
 from emoview.realtime.ring import RingBuffer
 from emoview.realtime.smoothing import ProbabilitySmoother
 
@@ -25,14 +25,6 @@ class Track:
     last_seen_ms: float
     seen: bool = True  # matched in the current frame
     embeddings: RingBuffer | None = None  # a fused model's crop embeddings, one per frame of `window`
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class FaceTracker:

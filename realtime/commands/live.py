@@ -8,7 +8,7 @@ from pathlib import Path
 
 from emoview.realtime.annotate import Overlay
 from emoview.realtime.classifier import EmotionClassifier
-from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
+from emoview.realtime.commands.cli import add_min_confidence, add_min_face, add_model_options, positive_int
 from emoview.realtime.console import stderr
 from emoview.realtime.display import StillsWindow, Window, display_available
 from emoview.realtime.errors import EmoviewError, InputError
@@ -63,6 +63,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analysis")
     group.add_argument("--max-faces", type=positive_int, metavar="N", help=f"faces to analyse per frame (default: 1; {MAX_FACES} for --images)")
     add_min_confidence(parser, group)
+    add_min_face(parser, group)
     group.add_argument("--window", type=positive_int, metavar="T", help="frames per model window (default: the model's)")
     add_model_options(parser)
 
@@ -93,7 +94,8 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
     face_model = resolve_face_model(args.face_model)
     confidence = args.min_confidence
     if stills:  # faces found as `emoview predict` finds them: the same faces, tiny crops included
-        finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence)
+        finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence,
+                                 min_face=getattr(args, "min_face", None))
     else:
         finder = FaceLandmarker(face_model, max_faces=args.max_faces or 1, video=True, min_confidence=confidence)
     return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
