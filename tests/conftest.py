@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMOVIEW_SHARED", REPO.parent / "shared"))
 SAMPLES = SHARED / "data" / "samples"
 FACE_MODEL = SHARED / "models" / "face_landmarker.task"
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))  # media generators: `import crowd`
 FER_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 
@@ -73,3 +76,15 @@ def fused_model(tmp_path_factory) -> Path:
     config = ModelConfig(features=spec.feature_size, classes=len(FER_LABELS), conv_channels=(16, 32), lstm_hidden=16,
                          crop=48, embedding=8, encoder_channels=(8, 8, 16, 16))
     return export_onnx(EmotionNet(config), spec, tmp_path_factory.mktemp("fused") / "fused.onnx", {"purpose": "tests"})
+
+
+@pytest.fixture(scope="session")
+def crowd(shared, tmp_path_factory):
+    """Made once from the real sample faces (tests/fixtures/crowd.py): a 6 s 1920x1080 video of 8
+    faces 60-250 px tall (face 3 enters at 2 s, face 2 passes in front of face 4) and a group
+    still of 7; `truth` and `still_truth` are their ground truth, also written beside them."""
+    from crowd import make_crowd_video, make_group_still
+
+    folder = tmp_path_factory.mktemp("crowd")
+    video, still = folder / "crowd_1920x1080.mp4", folder / "group_1920x1080.jpg"
+    return SimpleNamespace(video=video, truth=make_crowd_video(video), still=still, still_truth=make_group_still(still))
