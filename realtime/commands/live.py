@@ -13,13 +13,15 @@ from emoview.realtime.console import stderr
 from emoview.realtime.display import StillsWindow, Window, display_available
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.faces import FaceLandmarker, StillFaceFinder
+from emoview.realtime.face_search import MIN_FACE
+from emoview.realtime.faces import StillFaceFinder
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.recorder import VideoSink, check_output_path
 from emoview.realtime.session import RunStats, Session
 from emoview.realtime.signals import hold_signals
 from emoview.realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
 from emoview.realtime.stills import MAX_FACES
+from emoview.realtime.video_faces import VideoFaceFinder
 
 
 def camera_arg(text: str) -> int | str:
@@ -97,7 +99,8 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
         finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence,
                                  min_face=getattr(args, "min_face", None))
     else:
-        finder = FaceLandmarker(face_model, max_faces=args.max_faces or 1, video=True, min_confidence=confidence)
+        finder = VideoFaceFinder(face_model, max_faces=args.max_faces or 1, min_confidence=confidence,
+                                 min_face=getattr(args, "min_face", None) or MIN_FACE)
     return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
 
 
