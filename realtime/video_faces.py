@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ CUT_SIZES = (128, 192, 256)  # px: the smallest that holds the face at its own r
 MISSES = 6  # frames a crop track may find no face (a blink of occlusion, a turned head) before it is dropped
 SAME_FACE = 0.4  # IoU above which two results are one face
 KNOWN = 0.2  # IoU above which a discovered box is a face already tracked
+CROP_THREADS = max(1, min(os.cpu_count() or 1, 4))  # crop tracks landmarked side by side, one per core
 
 
 @dataclass
@@ -83,6 +85,7 @@ class VideoFaceFinder:
         self._waiting: list = []  # boxes of the newest search still to become tracks
         self._last_full: list[tuple[int, int, int, int]] = []  # the full-frame landmarker's boxes in the last frame
         self._closed = False
+        self._pool: ThreadPoolExecutor | None = None
         self._search = self.discovery = None
         try:
             self._search = FaceSearch(model_path, min_face=min_face, min_confidence=min_confidence)
@@ -101,12 +104,19 @@ class VideoFaceFinder:
 
     def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None, image=None) -> list[Face]:
         ts = float(timestamp_ms or 0)
+        tracks = list(self.tracks)
+        expected = [track.predicted(ts) for track in tracks]
+        # the crop tracks on the pool's threads while this one runs the full-frame landmarker:
+        # MediaPipe lets go of the GIL, so on two cores the faces cost about half their sum
+        pending = [self._crops().submit(self._landmarks, t, bgr, box, ts) for t, box in zip(tracks, expected)]
         faces = self.full.detect(bgr, timestamp_ms, image)
-        self._take_over(faces, ts)
+        found = [future.result() for future in pending]
+        for track in self._take_over(faces, ts):  # rare: at once, in this thread
+            tracks.append(track)
+            expected.append(track.predicted(ts))
+            found.append(self._landmarks(track, bgr, expected[-1], ts))
         kept: list[tuple[Face, CropTrack]] = []
-        for track in list(self.tracks):
-            expected = track.predicted(ts)
-            face = landmarks_around(track.landmarker, bgr, expected, int(ts), CONTEXT, cut_size(expected))
+        for track, box, face in zip(tracks, expected, found):
             if face is None or any(iou(face.box, other.box) >= SAME_FACE for other in faces):
                 # lost, or the full-frame landmarker has it now (it grew, or came closer)
                 track.misses += 1
@@ -116,7 +126,7 @@ class VideoFaceFinder:
             duplicate = next(((f, t) for f, t in kept if iou(face.box, f.box) >= SAME_FACE), None)
             if duplicate is not None:  # two cut-outs on one face: it stays with the track that expected it there
                 other_face, other = duplicate
-                if iou(face.box, tuple(expected)) > iou(other_face.box, tuple(other.predicted(ts))):
+                if iou(face.box, tuple(box)) > iou(other_face.box, tuple(other.predicted(ts))):
                     kept.remove(duplicate)
                     self._drop(other)
                 else:
@@ -128,9 +138,20 @@ class VideoFaceFinder:
         self._discover(bgr, ts, list(faces))
         return faces[: self.max_faces]
 
-    def _take_over(self, faces: list[Face], ts: float) -> None:
+    @staticmethod
+    def _landmarks(track: CropTrack, bgr: np.ndarray, box: np.ndarray, ts: float) -> Face | None:
+        return landmarks_around(track.landmarker, bgr, box, int(ts), CONTEXT, cut_size(box))
+
+    def _crops(self) -> ThreadPoolExecutor:
+        """The crop tracks' threads, made on first use (a run with one large face never needs them)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=CROP_THREADS, thread_name_prefix="crops")
+        return self._pool
+
+    def _take_over(self, faces: list[Face], ts: float) -> list[CropTrack]:
         """A face the full-frame landmarker lost (a turned head, a blur) is followed on from its
-        last box by a crop track at once, instead of waiting for the next search to find it."""
+        last box by a new crop track at once, instead of waiting for the next search to find it."""
+        started = []
         for box in self._last_full:
             if any(iou(box, face.box) >= KNOWN for face in faces):
                 continue
@@ -138,8 +159,10 @@ class VideoFaceFinder:
                 continue
             landmarker = self._spare_landmarker()
             if landmarker is not None:
-                self.tracks.append(CropTrack(landmarker, np.array(box, np.float64), np.zeros(2), ts))
+                started.append(CropTrack(landmarker, np.array(box, np.float64), np.zeros(2), ts))
+                self.tracks.append(started[-1])
         self._last_full = [face.box for face in faces]
+        return started
 
     def _discover(self, bgr: np.ndarray, ts: float, faces: list[Face]) -> None:
         """New crop tracks for the newest search's faces that nobody tracks yet (as landmarkers
@@ -197,6 +220,8 @@ class VideoFaceFinder:
     def close(self) -> None:
         if self.discovery is not None:
             self.discovery.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         with self._spare_lock:
             self._closed = True
             spares, self._spare = self._spare, []

@@ -57,6 +57,7 @@ class Measured:
     config: RunConfig
     frames: int = 0
     frames_with_faces: int = 0
+    faces_found: int = 0  # summed over frames
     wall_s: float = 0.0
     cpu_s: float = 0.0
     dropped: int = 0
@@ -85,6 +86,7 @@ class Floor:
     frames_with_faces: int
     others_cores: float | None = None
     readout: str = "direct"  # FaceLandmarker.readout
+    faces_found: int = 0  # summed over frames
 
     @property
     def fps(self) -> float:
@@ -146,7 +148,7 @@ def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLik
     fresh landmarker built exactly like the pipeline's."""
     detect = Samples()
     with FaceLandmarker(face_model, max_faces=max_faces, video=True, min_confidence=min_confidence) as landmarker:
-        with_faces = 0
+        with_faces = found = 0
         timing = Measured(RunConfig())
         with clocks(timing):
             for image, ts in frames:
@@ -154,8 +156,9 @@ def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLik
                 faces = landmarker.infer(image, ts)
                 detect.add((time.perf_counter() - start) * 1000.0)
                 with_faces += bool(faces)
+                found += len(faces)
         readout = landmarker.readout
-    return Floor(max_faces, len(frames), timing.wall_s, timing.cpu_s, detect, with_faces, timing.others_cores, readout)
+    return Floor(max_faces, len(frames), timing.wall_s, timing.cpu_s, detect, with_faces, timing.others_cores, readout, found)
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def _threaded(source: Source, analyzer, overlay: Overlay, record_path: Path | No
     session = Session(source, analyzer, overlay, sink, HeadlessDisplay(limit))
     with clocks(measured):
         stats = session.run()
-    measured.frames, measured.frames_with_faces = stats.frames, stats.frames_with_faces
+    measured.frames, measured.frames_with_faces, measured.faces_found = stats.frames, stats.frames_with_faces, stats.faces_found
     measured.dropped, measured.latency, measured.stopped_by = stats.dropped, stats.latency, stats.stopped_by
     for stage, samples in stats.stages.items():
         if len(samples):
@@ -238,6 +241,7 @@ def _single(source: Source, analyzer, overlay: Overlay, record_path: Path | None
                         measured.stages[stage].add(ms)
                     measured.frames += 1
                     measured.frames_with_faces += bool(result.faces)
+                    measured.faces_found += len(result.faces)
                     if limit and measured.frames >= limit:
                         measured.stopped_by = "limit"
                         break
