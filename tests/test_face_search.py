@@ -109,3 +109,15 @@ def test_crop_around_and_unframe_are_inverse(group):
     assert back.points[0, 2] == pytest.approx(10.0 / scale)
     cut, _, _ = crop_around(group, (0, 0, 50, 50), 2.0, 100)  # past the photo's corner: black
     assert cut[:24].max() == 0 and cut[:, :24].max() == 0 and cut[26:, 26:].min() > 0  # 25 px past each edge
+
+
+def test_every_face_of_the_group_still_is_found_once(crowd, face_model):
+    """The crowd fixture's group photo: 7 real faces 60-250 px at 1920x1080, none covered."""
+    from crowd import iou
+
+    with StillFaceFinder(face_model, max_faces=20) as finder:
+        faces = finder.find(cv2.imread(str(crowd.still)))
+    truth = [face["box"] for face in crowd.still_truth["faces"]]
+    assert len(faces) == len(truth) == 7
+    for box in truth:
+        assert sum(iou(box, face.box) >= 0.7 for face in faces) == 1, box
