@@ -30,6 +30,7 @@ MIN_FACE = 32  # px: the smallest face searched for by default (the height of a 
 TILE_FACES = 6  # a first-level tile is this many smallest faces wide: the face is then 1/6 of the detector's view
 OVERLAP = 0.3  # neighbouring tiles share this share of their side, so faces up to the next level's lower bound fit one tile
 DETECTOR_ENTRY = "face_detector.tflite"
+DETECTOR_INPUT = 128  # the short-range detector's input side: larger tiles are shrunk to twice this first
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,6 @@ class FaceSearch:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-DETECTOR_INPUT = 128  # the short-range detector's input side
 
 
 def _mp_rgb(rgb: np.ndarray):
