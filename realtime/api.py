@@ -21,12 +21,14 @@ import numpy as np
 from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.errors import InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.faces import FaceLandmarker, StillFaceFinder, read_image
+from emoview.realtime.face_search import MIN_FACE
+from emoview.realtime.faces import StillFaceFinder, read_image
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.session import Session
 from emoview.realtime.sources import Frame, VideoSource
 from emoview.realtime.stills import MAX_FACES, classify_images
 from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
+from emoview.realtime.video_faces import VideoFaceFinder
 
 __all__ = ["EmotionAnalyzer", "FaceEmotion", "Timeline", "analyze_video", "predict"]
 
@@ -101,9 +103,11 @@ class EmotionAnalyzer:
         min_confidence: float = 0.5,
         window: int | None = None,
         threads: int = 1,
+        min_face: int = MIN_FACE,
     ) -> None:
+        _check_min_face(min_face)
         classifier = EmotionClassifier(model, threads=threads)
-        landmarker = FaceLandmarker(resolve_face_model(face_model), max_faces=max_faces, video=True, min_confidence=min_confidence)
+        landmarker = VideoFaceFinder(resolve_face_model(face_model), max_faces=max_faces, min_confidence=min_confidence, min_face=min_face)
         self._close = closed_at_exit(self, landmarker.close)
         self._analyzer = Analyzer(classifier, landmarker, window=window)
         self._started: float | None = None
@@ -145,6 +149,11 @@ class EmotionAnalyzer:
         self.close()
 
 
+def _check_min_face(min_face) -> None:
+    if not isinstance(min_face, int) or min_face < 12:
+        raise ValueError(f"min_face is the smallest face searched for, in pixels: at least 12, not {min_face!r}")
+
+
 def _by_name(labels: tuple[str, ...], probabilities: np.ndarray) -> dict[str, float]:
     return {label: float(p) for label, p in zip(labels, probabilities)}
 
@@ -157,12 +166,14 @@ def analyze_video(
     face_model: str | os.PathLike | None = None,
     window: int | None = None,
     threads: int = 1,
+    min_face: int = MIN_FACE,
 ) -> Timeline:
     """Every frame of a video file, into the per-second timeline `emoview analyze` writes."""
+    _check_min_face(min_face)
     with VideoSource(path) as source:  # a bad file fails before the models load
         classifier = EmotionClassifier(model, threads=threads)
         face_model = resolve_face_model(face_model)
-        with FaceLandmarker(face_model, max_faces=max_faces, video=True, min_confidence=min_confidence) as landmarker:
+        with VideoFaceFinder(face_model, max_faces=max_faces, min_confidence=min_confidence, min_face=min_face) as landmarker:
             analyzer = Analyzer(classifier, landmarker, window=window)
             builder = TimelineBuilder(analyzer.labels, source.fps)
             stats = Session(source, analyzer, on_result=builder.add).run()
@@ -181,8 +192,10 @@ def predict(
     min_confidence: float = 0.5,
     model: str | os.PathLike | None = None,
     face_model: str | os.PathLike | None = None,
+    min_face: int = MIN_FACE,
 ) -> list[FaceEmotion]:
-    """Every face in one still (a BGR numpy image or an image file), as `emoview predict` finds it."""
+    """Every face in one still (a BGR numpy image or an image file), as `emoview predict` finds it:
+    faces down to `min_face` px tall, found by a tiled search."""
     if isinstance(image_or_path, (str, os.PathLike)):
         path = Path(image_or_path)
         if not path.is_file():
@@ -194,7 +207,8 @@ def predict(
     else:
         image, name = _checked_image(image_or_path), "image"
     classifier = EmotionClassifier(model)
-    with StillFaceFinder(resolve_face_model(face_model), max_faces=max_faces, min_confidence=min_confidence) as finder:
+    _check_min_face(min_face)
+    with StillFaceFinder(resolve_face_model(face_model), max_faces=max_faces, min_confidence=min_confidence, min_face=min_face) as finder:
         (result,), _ = classify_images([(name, image)], finder, classifier)
     labels = classifier.labels
     return [

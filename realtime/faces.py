@@ -285,27 +285,59 @@ def frame_crop(image: np.ndarray, size: int, border: float) -> tuple[np.ndarray,
     return cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR), scale, pad
 
 
+def crop_around(image: np.ndarray, box, context: float, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """A size x size BGR cut-out centred on `box` (x0, y0, x1, y1), `context` times its longer side,
+    black past the image's edge: a small face enlarged so the landmarker's detector sees it, as
+    `frame_crop` does for 48x48 crops. Returns the cut-out, the scale and the (x, y) padding that
+    `_unframe` takes to map faces back. Only the cut-out's pixels are computed, not the image's."""
+    x0, y0, x1, y1 = box
+    side = max(context * max(x1 - x0, y1 - y0), 1.0)
+    scale = size / side
+    pad = (-((x0 + x1) / 2 - side / 2) * scale, -((y0 + y1) / 2 - side / 2) * scale)
+    matrix = np.array([[scale, 0.0, pad[0]], [0.0, scale, pad[1]]], dtype=np.float64)
+    cut = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cut, scale, pad
+
+
 CROP_CONFIDENCE = 0.1  # framed crops: measured on FER2013/CK+, a low threshold finds the faces
 
 
-class StillFaceFinder:
-    """Faces in single images: photos as they are, tiny crops framed and retried until one is found.
+# A face found by the tiled search gets its landmarks from a cut-out `AROUND_CONTEXT` times its
+# box, AROUND_SIZE px square: there it spans about half the landmarker's view, which its detector
+# finds at any score (measured: 0.9 from 1/1.3 to 1/7 of the view) and its landmark model sees
+# at 96 px or more however small the face was in the photo.
+AROUND_CONTEXT = 2.0
+AROUND_SIZE = 256
+AROUND_FACES = 3  # a group photo's cut-out holds neighbours too: the one matching the search's box is kept
+SAME_FACE_IOU = 0.4  # two landmarked faces overlapping this much are one face found twice
 
-    `min_confidence` applies to photos; framed crops always use CROP_CONFIDENCE.
+
+class StillFaceFinder:
+    """Faces in single images: photos by a tiled search (`face_search.FaceSearch`), then landmarks
+    per face on a cut-out around it; tiny crops framed and retried until one is found.
+
+    `min_confidence` applies to photos; framed crops always use CROP_CONFIDENCE. `min_face` (px) is
+    the smallest face a photo is searched for: smaller means more tiles, so more time.
     """
 
-    def __init__(self, model_path: str | os.PathLike, max_faces: int = 1, min_confidence: float = 0.5) -> None:
-        self._photo = FaceLandmarker(model_path, max_faces=max_faces, video=False, min_confidence=min_confidence)
+    def __init__(self, model_path: str | os.PathLike, max_faces: int = 1, min_confidence: float = 0.5,
+                 min_face: int | None = None) -> None:
+        from emoview.realtime.face_search import MIN_FACE, FaceSearch
+
+        self.max_faces = max_faces
+        self._search = self._around = self._crop = None
         try:
+            self._search = FaceSearch(model_path, min_face=min_face or MIN_FACE, min_confidence=min_confidence)
+            self._around = FaceLandmarker(model_path, max_faces=AROUND_FACES, video=False, min_confidence=min_confidence)
             self._crop = FaceLandmarker(model_path, max_faces=1, video=False, min_confidence=CROP_CONFIDENCE)
         except BaseException:
-            self._photo.close()
+            self.close()
             raise
 
     def find(self, image: np.ndarray, prepared=None) -> list[Face]:
-        """Faces in a BGR image (`prepared`: the same image made by `to_mp_image`, if at hand)."""
+        """Faces in a BGR image (`prepared`: unused, for `FaceLandmarker.detect`'s signature)."""
         if max(image.shape[:2]) >= SMALL_IMAGE:
-            return self._photo.detect(image, image=prepared)
+            return self.find_in_photo(image)
         for size, border in CROP_ATTEMPTS:
             framed, scale, pad = frame_crop(image, size, border)
             faces = self._crop.detect(framed)
@@ -313,14 +345,27 @@ class StillFaceFinder:
                 return [_unframe(face, scale, pad, image.shape) for face in faces]
         return []
 
+    def find_in_photo(self, image: np.ndarray) -> list[Face]:
+        """Every face the tiled search finds (best score first, up to `max_faces`), each with the
+        landmarks of a cut-out around it; a box whose cut-out shows no face was no face."""
+        faces: list[Face] = []
+        for box in self._search.find(image):
+            if len(faces) >= self.max_faces:
+                break
+            face = landmarks_around(self._around, image, box.ints)
+            if face is not None and all(iou(face.box, other.box) < SAME_FACE_IOU for other in faces):
+                faces.append(face)
+        return faces
+
     def detect(self, bgr: np.ndarray, timestamp_ms: int | None = None, image=None) -> list[Face]:
         """`FaceLandmarker.detect`'s signature, so an `Analyzer` in stills mode finds faces as
         `emoview predict` does (timestamps mean nothing to unrelated images)."""
         return self.find(bgr, image)
 
     def close(self) -> None:
-        self._photo.close()
-        self._crop.close()
+        for part in (self._search, self._around, self._crop):
+            if part is not None:
+                part.close()
 
     def __enter__(self) -> "StillFaceFinder":
         return self
@@ -329,18 +374,43 @@ class StillFaceFinder:
         self.close()
 
 
-def _unframe(face: Face, scale: float, pad: int, shape: tuple[int, ...]) -> Face:
-    """Map a face found in a framed crop back to the crop's own pixels."""
+def landmarks_around(landmarker: FaceLandmarker, image: np.ndarray, box, timestamp_ms: int | None = None,
+                     context: float = AROUND_CONTEXT, size: int = AROUND_SIZE) -> Face | None:
+    """The face at `box` in `image`, landmarked on a cut-out around it, in the image's pixels; None
+    if the cut-out shows no face. Of several faces in the cut-out, the one nearest its centre (where
+    `box` is) wins."""
+    cut, scale, pad = crop_around(image, box, context, size)
+    found = landmarker.detect(cut, timestamp_ms)
+    if not found:
+        return None
+    centre = size / 2
+    nearest = min(found, key=lambda f: abs((f.box[0] + f.box[2]) / 2 - centre) + abs((f.box[1] + f.box[3]) / 2 - centre))
+    return _unframe(nearest, scale, pad, image.shape)
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _unframe(face: Face, scale: float, pad: float | tuple[float, float], shape: tuple[int, ...]) -> Face:
+    """Map a face found in a framed or cut-out crop back to the pixels of the image it came from
+    (crop pixel = image pixel * scale + pad; `pad` one number for both axes, or (x, y))."""
+    pad_x, pad_y = (pad, pad) if np.isscalar(pad) else pad
     points = face.points.copy()
-    points[:, :2] -= pad
+    points[:, 0] -= pad_x
+    points[:, 1] -= pad_y
     points /= scale
     h, w = shape[:2]
     x0, y0, x1, y1 = face.box
     box = (
-        max(int((x0 - pad) / scale), 0),
-        max(int((y0 - pad) / scale), 0),
-        min(int((x1 - pad) / scale), w - 1),
-        min(int((y1 - pad) / scale), h - 1),
+        max(int((x0 - pad_x) / scale), 0),
+        max(int((y0 - pad_y) / scale), 0),
+        min(int((x1 - pad_x) / scale), w - 1),
+        min(int((y1 - pad_y) / scale), h - 1),
     )
     return Face(points=points, blendshapes=face.blendshapes, box=box)
 

@@ -28,7 +28,7 @@ from emoview.realtime.sources import Source
 class RunStats:
     frames: int = 0
     frames_with_faces: int = 0
-    faces: int = 0  # faces found, summed over frames
+    faces_found: int = 0  # summed over frames: faces per frame = faces_found / frames
     elapsed_s: float = 0.0
     stopped_by: str = "end"  # end | user | interrupt
     recorded: int = 0
@@ -158,7 +158,7 @@ class Session:
             stats.stages[stage].add(ms)
         stats.frames += 1
         stats.frames_with_faces += bool(result.faces)
-        stats.faces += len(result.faces)
+        stats.faces_found += len(result.faces)
         if self.on_result is not None:
             self.on_result(result)
         return keep_going

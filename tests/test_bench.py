@@ -125,3 +125,12 @@ def test_overlapped_landmarking_computes_exactly_what_sequential_analysis_does(s
         for (id_a, box_a, raw_a, p_a), (id_b, box_b, raw_b, p_b) in zip(faces_a, faces_b):
             assert id_a == id_b and box_a == box_b
             assert np.array_equal(raw_a, raw_b) and np.array_equal(p_a, p_b)
+
+
+def test_measure_video_reports_faces_per_frame_beside_the_landmarker_alone(samples, face_model, random_model):
+    from emoview.realtime.commands.bench import measure_video
+
+    report = measure_video(samples / "single_face.mp4", max_faces=2, min_face=40, frames=24, model=random_model, face_model=face_model)
+    check_run(report, 24, record=False)
+    assert report["max_faces"] == 2 and report["input"]["min_face"] == 40
+    assert report["faces_per_frame"] == 1.0 == report["landmarker"]["faces_per_frame"]  # one face, found once per frame

@@ -80,7 +80,7 @@ def test_face_ids_restart_with_every_image(tmp_path, samples, random_model, face
         analyzer = live.open_analyzer(args, stack, stills=True)
         source = stack.enter_context(ImageFolderSource(folder))
         Session(source, analyzer, on_result=lambda r: ids.append([face.id for face in r.faces])).run()
-    assert ids == [[1, 2], [1, 2]]
+    assert ids == [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -58,7 +58,7 @@ def test_two_faces_get_two_ids_that_never_swap(two_face_video, face_model, rando
     assert frames_with_both >= 60
 
 
-def make_face(x, y, size=100):
+def make_face(x, y, size=100):  # noqa: E302
     return Face(points=np.zeros((478, 3), np.float32), blendshapes=np.zeros(52, np.float32), box=(x, y, x + size, y + size))
 
 
@@ -91,3 +91,30 @@ def test_many_faces_coming_and_going_leave_no_state_behind():
         assert len(tracker.tracks) <= 4 * 5
     tracker.update([], 2000 * 33.0 + 1000)
     assert tracker.tracks == {}
+
+
+def test_ids_hold_through_a_crossing_with_the_back_face_hidden():
+    """Two faces of one size move towards each other, pass (the back one hidden for half a second
+    behind the front one) and go on: each keeps its id, matched by where its motion says it is."""
+    tracker = FaceTracker(window=5, features=4)
+    ids = {"left": set(), "right": set()}
+    for k in range(60):
+        t = k * 40.0
+        left_x, right_x = 100 + 10 * k, 700 - 10 * k  # meet at k = 30
+        faces = {"left": make_face(left_x, 200, 80)}
+        if not 22 <= k <= 36:  # right passes behind left: gone for 15 frames (0.6 s)
+            faces["right"] = make_face(right_x, 205, 80)
+        tracks = tracker.update(list(faces.values()), t)
+        for name, track in zip(faces, tracks):
+            ids[name].add(track.id)
+    assert len(ids["left"]) == 1 and len(ids["right"]) == 1 and ids["left"] != ids["right"]
+
+
+def test_a_face_back_within_seconds_gets_its_id_and_a_new_face_elsewhere_does_not():
+    tracker = FaceTracker(window=5, features=4)  # re-identification within the default 3 s
+    (first,) = tracker.update([make_face(500, 300)], 0.0)
+    tracker.update([], 40.0)
+    (back, other) = tracker.update([make_face(530, 310), make_face(1200, 300)], 2000.0)  # 2 s hidden, moved a little
+    assert back.id == first.id and other.id != first.id
+    (small,) = tracker.update([make_face(900, 700, 40)], 2100.0)  # near nothing it knows, and half the size
+    assert small.id not in (first.id, other.id)

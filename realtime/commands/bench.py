@@ -70,6 +70,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def measure_video(video, max_faces: int = 1, min_face: int | None = None, frames: int | None = None, repeat: int = 1,
+                  mode: str = "threaded", model=None, face_model=None) -> dict:
+    """`emoview bench --video VIDEO --max-faces N --min-face PX` from Python, for reports: the same
+    dict `--json` writes (end_to_end_fps and faces_per_frame beside the landmarker alone's
+    landmarker.fps and landmarker.faces_per_frame on the same frames, other processes' CPU)."""
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    argv = ["--video", str(video), "--max-faces", str(max_faces), "--repeat", str(repeat), "--mode", mode]
+    for option, value in (("--min-face", min_face), ("--frames", frames), ("--model", model), ("--face-model", face_model)):
+        if value is not None:
+            argv += [option, str(value)]
+    args = parser.parse_args(argv)
+    face_model = resolve_face_model(args.face_model)
+    args.face_model = str(face_model)
+    return benchmark(args, face_model)
+
+
 def default_config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(args.mode, args.record, args.max_faces or 1, args.paced, args.rate if args.paced else None)
 
@@ -122,7 +139,8 @@ def benchmark(args: argparse.Namespace, face_model) -> dict:
         del frames
     report = dict(results[0])
     report["runs"] = results[1:]
-    report["input"] = {"video": args.video, "camera": None if args.video else (args.camera or 0), "frames_limit": limit}
+    report["input"] = {"video": args.video, "camera": None if args.video else (args.camera or 0), "frames_limit": limit,
+                       "min_face": getattr(args, "min_face", None)}
     report["machine"] = machine_info()
     return report
 
@@ -164,7 +182,7 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
         "paced_rate_fps": config.rate,
         "frames": measured.frames,
         "frames_with_faces": measured.frames_with_faces,
-        "faces_per_frame": _per_frame(measured.faces, measured.frames),
+        "faces_per_frame": round(measured.faces_found / measured.frames, 2) if measured.frames else None,
         "end_to_end_fps": round(measured.fps, 2),
         "landmarker_fps": round(floor.fps, 2),
         "ratio_to_landmarker": round(measured.fps / floor.fps, 3) if floor.fps else None,
@@ -181,7 +199,7 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
             "frames": floor.frames,
             "fps": round(floor.fps, 2),
             "frames_with_faces": floor.frames_with_faces,
-            "faces_per_frame": _per_frame(floor.faces, floor.frames),
+            "faces_per_frame": round(floor.faces_found / floor.frames, 2) if floor.frames else None,
             "detect": stage_summary(floor.detect),
             "cores_used": round(floor.cpu_s / floor.wall_s, 2) if floor.wall_s else None,
             "readout": floor.readout,
@@ -193,11 +211,6 @@ def run_dict(measured: Measured, floor: Floor) -> dict:
         # was shared and ratios and latencies are pessimistic (the load average counts this benchmark too)
         "other_processes_cores": {"run": _round(measured.others_cores), "floor": _round(floor.others_cores)},
     }
-
-
-def _per_frame(count: int, frames: int) -> float | None:
-    """Faces found per frame, on average: how much of a crowd a run sees (1.0 on a one-face video)."""
-    return round(count / frames, 3) if frames else None
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -257,7 +270,7 @@ def print_tables(report: dict, console: Console | None = None) -> None:
     runs = [report, *report["runs"]]
     overview = figures_table(f"emoview bench: {report['input']['video'] or 'camera'} ({report['frames']} frames)")
     overview.add_column("run", ratio=1)  # long names wrap; the figures never do
-    for column in ("fps", "floor\nfps", "ratio", "p50\nms", "p95", "p99", "drop", "CPU", "others"):
+    for column in ("fps", "floor\nfps", "ratio", "faces", "p50\nms", "p95", "p99", "drop", "CPU", "others"):
         overview.add_column(column, justify="right")
     for run in runs:
         latency = run["latency"]
@@ -266,6 +279,7 @@ def print_tables(report: dict, console: Console | None = None) -> None:
             f"{run['end_to_end_fps']:.1f}",
             f"{run['landmarker_fps']:.1f}",
             f"{run['ratio_to_landmarker']:.2f}" if run["ratio_to_landmarker"] is not None else "-",
+            f"{run['faces_per_frame']:.1f}/{run['landmarker']['faces_per_frame']:.1f}",
             ms_text(latency["p50_ms"]),
             ms_text(latency["p95_ms"]),
             ms_text(latency["p99_ms"]),
@@ -287,7 +301,7 @@ def print_tables(report: dict, console: Console | None = None) -> None:
     busy = any(machine_was_shared(run) for run in runs)
     console.print(
         "floor fps = landmarker fps: MediaPipe's landmarker alone on the same frames; ratio = fps / floor fps "
-        "(ratio_to_landmarker); p50/p95/p99 = capture to annotated frame, ms; drop = frames a live source dropped; "
+        "(ratio_to_landmarker); faces = faces found per frame by emoview / by the landmarker alone; p50/p95/p99 = capture to annotated frame, ms; drop = frames a live source dropped; "
         f"CPU = cores this run used; others = cores other processes used during the run / its floor "
         f"({report['machine']['cpus']} CPUs)"
         + (" [yellow]- the machine was shared: numbers are pessimistic[/]" if busy else "")

@@ -57,7 +57,7 @@ class Measured:
     config: RunConfig
     frames: int = 0
     frames_with_faces: int = 0
-    faces: int = 0  # faces found, summed over frames
+    faces_found: int = 0  # summed over frames
     wall_s: float = 0.0
     cpu_s: float = 0.0
     dropped: int = 0
@@ -84,9 +84,9 @@ class Floor:
     cpu_s: float
     detect: Samples
     frames_with_faces: int
-    faces: int = 0  # faces found, summed over frames
     others_cores: float | None = None
     readout: str = "direct"  # FaceLandmarker.readout
+    faces_found: int = 0  # summed over frames
 
     @property
     def fps(self) -> float:
@@ -158,7 +158,7 @@ def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLik
                 with_faces += bool(faces)
                 found += len(faces)
         readout = landmarker.readout
-    return Floor(max_faces, len(frames), timing.wall_s, timing.cpu_s, detect, with_faces, found, timing.others_cores, readout)
+    return Floor(max_faces, len(frames), timing.wall_s, timing.cpu_s, detect, with_faces, timing.others_cores, readout, found)
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def _threaded(source: Source, analyzer, overlay: Overlay, record_path: Path | No
     session = Session(source, analyzer, overlay, sink, HeadlessDisplay(limit))
     with clocks(measured):
         stats = session.run()
-    measured.frames, measured.frames_with_faces, measured.faces = stats.frames, stats.frames_with_faces, stats.faces
+    measured.frames, measured.frames_with_faces, measured.faces_found = stats.frames, stats.frames_with_faces, stats.faces_found
     measured.dropped, measured.latency, measured.stopped_by = stats.dropped, stats.latency, stats.stopped_by
     for stage, samples in stats.stages.items():
         if len(samples):
@@ -241,7 +241,7 @@ def _single(source: Source, analyzer, overlay: Overlay, record_path: Path | None
                         measured.stages[stage].add(ms)
                     measured.frames += 1
                     measured.frames_with_faces += bool(result.faces)
-                    measured.faces += len(result.faces)
+                    measured.faces_found += len(result.faces)
                     if limit and measured.frames >= limit:
                         measured.stopped_by = "limit"
                         break

@@ -92,6 +92,24 @@ def add_min_confidence(parser: argparse.ArgumentParser, group=None) -> None:
     )
 
 
+def face_pixels(text: str) -> int:
+    """A smallest face size in pixels (argparse type): below 12 px there is no face to read."""
+    value = positive_int(text)
+    if value < 12:
+        raise argparse.ArgumentTypeError(f"must be at least 12 px, not {value}")
+    return value
+
+
+def add_min_face(parser: argparse.ArgumentParser, group=None) -> None:
+    """--min-face, for every command that searches pictures for faces."""
+    from emoview.realtime.face_search import MIN_FACE
+
+    (group or parser).add_argument(
+        "--min-face", type=face_pixels, default=MIN_FACE, metavar="PX",
+        help=f"smallest face to search for, in pixels (default: {MIN_FACE}; smaller searches more tiles: slower)",
+    )
+
+
 def thread_count(text: str) -> int:
     """1 to twice the machine's cores: more threads than that only take turns on the same cores
     (slower, not faster), and a typo such as 400 would start 400 threads."""

@@ -8,18 +8,20 @@ from pathlib import Path
 
 from emoview.realtime.annotate import Overlay
 from emoview.realtime.classifier import EmotionClassifier
-from emoview.realtime.commands.cli import add_min_confidence, add_model_options, positive_int
+from emoview.realtime.commands.cli import add_min_confidence, add_min_face, add_model_options, positive_int
 from emoview.realtime.console import stderr
 from emoview.realtime.display import StillsWindow, Window, display_available
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.faces import FaceLandmarker, StillFaceFinder
+from emoview.realtime.face_search import MIN_FACE
+from emoview.realtime.faces import StillFaceFinder
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.recorder import VideoSink, check_output_path
 from emoview.realtime.session import RunStats, Session
 from emoview.realtime.signals import hold_signals
 from emoview.realtime.sources import CameraSource, ImageFolderSource, Source, VideoSource
 from emoview.realtime.stills import MAX_FACES
+from emoview.realtime.video_faces import VideoFaceFinder
 
 
 def camera_arg(text: str) -> int | str:
@@ -63,6 +65,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analysis")
     group.add_argument("--max-faces", type=positive_int, metavar="N", help=f"faces to analyse per frame (default: 1; {MAX_FACES} for --images)")
     add_min_confidence(parser, group)
+    add_min_face(parser, group)
     group.add_argument("--window", type=positive_int, metavar="T", help="frames per model window (default: the model's)")
     add_model_options(parser)
 
@@ -93,9 +96,11 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
     face_model = resolve_face_model(args.face_model)
     confidence = args.min_confidence
     if stills:  # faces found as `emoview predict` finds them: the same faces, tiny crops included
-        finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence)
+        finder = StillFaceFinder(face_model, max_faces=args.max_faces or MAX_FACES, min_confidence=confidence,
+                                 min_face=getattr(args, "min_face", None))
     else:
-        finder = FaceLandmarker(face_model, max_faces=args.max_faces or 1, video=True, min_confidence=confidence)
+        finder = VideoFaceFinder(face_model, max_faces=args.max_faces or 1, min_confidence=confidence,
+                                 min_face=getattr(args, "min_face", None) or MIN_FACE)
     return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
 
 

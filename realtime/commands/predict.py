@@ -50,7 +50,8 @@ def open_finder(args: argparse.Namespace, max_faces: int):
     from emoview.realtime.face_model import resolve_face_model
     from emoview.realtime.faces import StillFaceFinder
 
-    return StillFaceFinder(resolve_face_model(args.face_model), max_faces=max_faces, min_confidence=args.min_confidence)
+    return StillFaceFinder(resolve_face_model(args.face_model), max_faces=max_faces, min_confidence=args.min_confidence,
+                           min_face=args.min_face)
 
 
 def model_summary(classifier) -> dict[str, object]:
@@ -90,10 +91,11 @@ def write_json(payload: dict, target: str) -> None:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    from emoview.realtime.commands.cli import add_min_confidence, add_model_options
+    from emoview.realtime.commands.cli import add_min_confidence, add_min_face, add_model_options
 
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
     add_min_confidence(parser)
+    add_min_face(parser)
     add_model_options(parser)
 
 
