@@ -23,10 +23,10 @@ from emoview.realtime.errors import InputError
 from emoview.realtime.face_model import resolve_face_model
 from emoview.realtime.faces import FaceLandmarker, StillFaceFinder, read_image
 from emoview.realtime.pipeline import Analyzer
-from emoview.realtime.session import Session
 from emoview.realtime.sources import Frame, VideoSource
 from emoview.realtime.stills import MAX_FACES, classify_images
-from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
+from emoview.realtime.timeline import Timeline
+from emoview.realtime.video_timeline import video_timeline
 
 __all__ = ["EmotionAnalyzer", "FaceEmotion", "Timeline", "analyze_video", "predict"]
 
@@ -159,20 +159,10 @@ def analyze_video(
     threads: int = 1,
 ) -> Timeline:
     """Every frame of a video file, into the per-second timeline `emoview analyze` writes."""
-    with VideoSource(path) as source:  # a bad file fails before the models load
-        classifier = EmotionClassifier(model, threads=threads)
-        face_model = resolve_face_model(face_model)
-        with FaceLandmarker(face_model, max_faces=max_faces, video=True, min_confidence=min_confidence) as landmarker:
-            analyzer = Analyzer(classifier, landmarker, window=window)
-            builder = TimelineBuilder(analyzer.labels, source.fps)
-            stats = Session(source, analyzer, on_result=builder.add).run()
-    if stats.stopped_by == "interrupt":
-        raise KeyboardInterrupt
-    if builder.frames == 0:
-        raise InputError(f"{path} gave no frames; check the file")
-    data = builder.build(stats.fps, stats.stopped_by)
-    data.update(run_details(source, analyzer))
-    return Timeline(data, analyzer.labels)
+    VideoSource(path).close()  # a bad file fails before the models load
+    classifier = EmotionClassifier(model, threads=threads)
+    run = video_timeline(path, classifier, resolve_face_model(face_model), max_faces, min_confidence, window)
+    return run.timeline
 
 
 def predict(
