@@ -202,21 +202,23 @@ class LocalPool:
         finally:
             self._stop()
 
-    def _receive(self, worker: _Worker, attempts: Attempts, on_done, started: float) -> None:
+    def _receive(self, worker: _Worker, attempts: Attempts, on_done, started: float) -> bool:
+        """One message from `worker`; False when its pipe is closed (it died: `_bury_dead` sees to its job)."""
         try:
             kind, body = worker.conn.recv()
-        except (EOFError, OSError):  # it died: `_bury_dead` sees to its job
-            return
+        except (EOFError, OSError):
+            return False
         if kind == "init_failed":
             raise EmoviewError(f"a worker could not start: {body}")
         if kind == "ready":
             worker.ready = True
             if self.startup_s is None and all(w is None or w.ready for w in self._slots):
                 self.startup_s = time.perf_counter() - started
-            return
+            return True
         job_id, result = body
         worker.job = None
         on_done(job_id, result, attempts.count[job_id])
+        return True
 
     def _bury_dead(self, pending: list[int], attempts: Attempts, on_done) -> None:
         """Workers that died: their job goes back in line (or fails), and a fresh worker takes the slot."""
@@ -224,7 +226,8 @@ class LocalPool:
             if worker is None or worker.process.exitcode is None:
                 continue
             while worker.job is not None and worker.conn.poll():  # a result sent just before it died still counts
-                self._receive(worker, attempts, on_done, 0.0)
+                if not self._receive(worker, attempts, on_done, 0.0):
+                    break
             code = worker.process.exitcode
             worker.process.join()
             worker.conn.close()
