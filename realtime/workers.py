@@ -262,3 +262,17 @@ class LocalPool:
                 worker.process.join()
             worker.conn.close()
         self._slots = [None] * self.workers
+
+
+def make_pool(factory: str, setup: dict, workers: int | None, threads: int = 1, ray: str | None = None):
+    """The backend a command asked for: `ray` ("local", "auto" or an address) for Ray actors, else
+    local processes (default: as many as the cores allow); workers x threads never exceed the cores
+    of this machine (a cluster's actors ask Ray for `threads` CPUs each instead)."""
+    if ray:
+        from emoview.realtime.ray_backend import RayPool, import_ray
+
+        import_ray()  # without Ray: one line on how to get it, before any work
+        return RayPool(factory, setup, workers=workers, threads=threads, address=None if ray == "local" else ray)
+    workers = workers or default_workers(threads)
+    check_workers(workers, threads)
+    return LocalPool(factory, setup, workers=workers, threads=threads)

@@ -19,23 +19,10 @@ from emoview.realtime.console import stderr
 from emoview.realtime.errors import InputError
 from emoview.realtime.files import check_output_folder
 from emoview.realtime.signals import hold_signals
-from emoview.realtime.workers import LocalPool, check_workers, default_workers
+from emoview.realtime.workers import make_pool
 
 SINGLE_VIDEO_ONLY = ("record", "mesh")
 SHOWN_FAILURES = 10  # failed videos named on the terminal; index.csv has them all
-
-
-def make_pool(args: argparse.Namespace, factory: str, setup: dict):
-    """Local worker processes, or Ray actors with --ray; workers x threads never exceed the cores here."""
-    threads = getattr(args, "threads", 1)
-    if args.ray:
-        from emoview.realtime.ray_backend import RayPool, import_ray
-
-        import_ray()  # without Ray: one line on how to get it, before any work
-        return RayPool(factory, setup, workers=args.workers, threads=threads, address=None if args.ray == "local" else args.ray)
-    workers = args.workers or default_workers(threads)
-    check_workers(workers, threads)
-    return LocalPool(factory, setup, workers=workers, threads=threads)
 
 
 def progress_bar(what: str) -> Progress:
@@ -78,7 +65,7 @@ def run_batch(args: argparse.Namespace) -> int:
         "csv": args.csv,
     }
     batch = Batch(items, Path(out), args.csv, made_by, force=args.force)
-    pool = make_pool(args, TASK, setup)
+    pool = make_pool(TASK, setup, workers=args.workers, threads=args.threads, ray=args.ray)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     interrupted = False
