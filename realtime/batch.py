@@ -185,14 +185,16 @@ class Batch:
     def counts(self) -> dict[str, int]:
         return {status: sum(row["status"] == status for row in self.rows) for status in ("ok", "failed", "skipped")}
 
-    def write_index(self, seconds: float, backend: str) -> list[Path]:
-        """index.csv and index.json under --out, each whole or not at all."""
+    def write_index(self, seconds: float, backend: str, startup_s: float | None = None) -> list[Path]:
+        """index.csv and index.json under --out, each whole or not at all. `startup_s`: the backend's
+        start until every worker had its models loaded (None when no video needed a worker)."""
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=INDEX_FIELDS)
         writer.writeheader()
         writer.writerows(self.rows)
         summary = {"videos": len(self.rows), **self.counts(), "fingerprint": self.fingerprint, "backend": backend,
-                   "seconds": round(seconds, 2), "frames": self.frames_done, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                   "seconds": round(seconds, 2), "frames": self.frames_done,
+                   "startup_s": None if startup_s is None else round(startup_s, 2), "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         return [
             write_text(self.out / "index.csv", text.getvalue()),
             write_text(self.out / "index.json", json.dumps({**summary, "rows": self.rows}, indent=1) + "\n"),

@@ -202,3 +202,42 @@ def test_help_shows_the_batch_options():
     assert run.returncode == 0
     for option in ("--workers N", "--ray [ADDRESS]", "--force", "index.csv"):
         assert option in run.stdout
+
+
+def test_ctrl_c_stops_the_workers_and_still_writes_the_index(samples, random_model, face_model, tmp_path):
+    import signal
+    import time
+    import uuid
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").symlink_to(samples / "single_face.mp4")
+    for name in "bcde":  # long enough to be still running when the signal comes
+        (videos / f"{name}.mp4").symlink_to(samples / "WolfgangLanger_Pexels.mp4")
+    out = tmp_path / "out"
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emoview", "analyze", str(videos), "--out", str(out), "--workers", "2",
+         "--model", str(random_model), "--face-model", str(face_model)],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "EMOVIEW_TEST_TAG": tag},
+    )
+    deadline = time.monotonic() + 240
+    while not (out / "a.mp4.timeline.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    index = read_index(out)
+    assert len(index) == 5 and index[str(videos / "a.mp4")]["status"] == "ok"
+    unfinished = [row for row in index.values() if row["status"] == "failed"]
+    assert unfinished and all("interrupted" in row["error"] for row in unfinished)
+    assert not list(out.rglob("*.tmp*"))
+    left = []  # the driver kills and reaps its workers before it exits
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"EMOVIEW_TEST_TAG={tag}".encode() in environ.read_bytes():
+                left.append(environ.parent.name)
+        except OSError:
+            pass
+    assert left == [], "worker processes outlived the batch"

@@ -81,7 +81,7 @@ def run_batch(args: argparse.Namespace) -> int:
         interrupted = True
     hold_signals()  # the index is written whole; a second Ctrl-C must not cost it
     elapsed = time.perf_counter() - started
-    written = batch.write_index(elapsed, pool.name)
+    written = batch.write_index(elapsed, pool.name, pool.startup_s)
     _report(batch, elapsed, written, pool, interrupted)
     if interrupted:
         return 130
