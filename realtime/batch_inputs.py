@@ -57,7 +57,7 @@ def list_file_entries(path: Path) -> list[str]:
     for line in path.read_text(errors="replace").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            entries.append(line if os.path.isabs(line) else str(path.parent / line))
+            entries.append(line if os.path.isabs(line) else os.path.normpath(path.parent / line))
     return entries
 
 

@@ -50,7 +50,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_batch_options(parser)
     parser.epilog = (
         "writes timeline.json (per face, one entry per second, null while the face is away, and a summary) "
-        "and timeline.png into --out DIR, or VIDEO_NAME.timeline.json and .png next to the video; --csv adds the CSV"
+        "and timeline.png into --out DIR, or VIDEO_NAME.timeline.json and .png next to the video; --csv adds the CSV. "
+        "A batch writes DIR/<path under the inputs' common folder>.timeline.json (.png, .csv) per video and DIR/index.csv "
+        "and index.json (status, seconds, faces, dominant emotion, fps, error per input); a rerun skips what is done; "
+        "exit status 1 if any video failed"
     )
 
 
