@@ -99,7 +99,6 @@ def run_config(batch: Path, out: Path, options: list[str], args: argparse.Namesp
         "frames_per_s": round(index["frames"] / wall, 2),
         "startup_s": index["startup_s"],
         "peak_rss_mb_per_worker": max(float(row["peak_rss_mb"]) for row in rows),
-        "workers_seen": len({row.get("worker_pid") for row in rows}) if rows and "worker_pid" in rows[0] else None,
         "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "training_on": TRAINING_FLAG.exists(),

@@ -162,13 +162,17 @@ class Batch:
             i = self.todo[job]
             row = self.rows[i]
             row.update(attempts=attempts, peak_rss_mb=result.get("peak_rss_mb", ""), error=result.get("error", ""))
+            paths = output_paths(self.out, self.items[i].key, self.csv)
             if result["status"] == "ok":
-                paths = output_paths(self.out, self.items[i].key, self.csv)
-                self._write(paths, result["files"])
+                try:
+                    self._write(paths, result["files"])
+                except OSError as exc:  # a full disk or a read-only folder: this video's row says so
+                    result = {"status": "failed", "error": f"cannot write {paths['json'].parent} ({exc.strerror or exc}); free space or fix the folder, then run again"}
+            if result["status"] == "ok":
                 row.update(status="ok", timeline=str(paths["json"]), **_summary_fields(result["summary"]))
                 self.frames_done += result["summary"]["frames_analysed"]
             else:
-                row.update(status="failed")
+                row.update(status="failed", error=result["error"])
                 self.frames_done += result.get("frames", 0)
             if on_row is not None:
                 on_row(row)

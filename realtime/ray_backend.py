@@ -15,6 +15,7 @@ Ray is an optional extra: `import_ray()` says in one line how to get it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -156,7 +157,8 @@ class RayPool:
                         continue
                     actors[actor] = None
                     on_done(job, result, attempts.count[job])
-            ray.get([actor.close.remote() for actor in actors], timeout=30)
+            with contextlib.suppress(Exception):  # closing is a courtesy: every result is in by now
+                ray.get([actor.close.remote() for actor in actors], timeout=30)
         finally:
             for actor in actors:
                 ray.kill(actor)
