@@ -113,8 +113,14 @@ class RayPool:
         owned = self._init(ray)
         actors: dict = {}  # actor handle -> job it holds (or None)
         try:
-            count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.threads))
-            count = min(count, len(payloads))
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            fit = max(1, cpus // self.threads)
+            if self.workers and self.workers > fit:  # actors Ray cannot place would be waited for forever
+                raise EmoviewError(
+                    f"--workers {self.workers} actors x --threads {self.threads} need {self.workers * self.threads} CPUs and "
+                    f"this Ray cluster has {cpus}; use at most --workers {fit}"
+                )
+            count = min(self.workers or fit, len(payloads))
             env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIX)}
             options = dict(num_cpus=self.threads, max_restarts=0, max_task_retries=0)
             if env:

@@ -84,3 +84,9 @@ def test_extraction_on_ray_fills_the_local_cache_as_local_workers_do(shared, fac
         assert entry_path(tmp_path / "ray", path).relative_to(tmp_path / "ray") == entry_path(tmp_path / "local", path).relative_to(tmp_path / "local")
         a, b = load_entry(tmp_path / "ray", path), load_entry(tmp_path / "local", path)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_more_actors_than_the_cluster_has_cpus_is_refused_not_waited_for(videos, tmp_path, capsys):
+    assert analyze(videos, "--out", tmp_path, "--ray", "--workers", 3) == 2  # the module's Ray has 2 CPUs
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "need 3 CPUs and this Ray cluster has 2; use at most --workers 2" in err[-1]
