@@ -241,3 +241,15 @@ def test_ctrl_c_stops_the_workers_and_still_writes_the_index(samples, random_mod
         except OSError:
             pass
     assert left == [], "worker processes outlived the batch"
+
+
+def test_an_output_that_cannot_be_written_is_that_videos_failed_row(videos, random_model, face_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "day1").write_text("a file where day1's folder of timelines must go\n")
+    code = analyze(videos, "--out", out, "--workers", 1, "--model", random_model, "--face-model", face_model)
+    index = read_index(out)
+    assert code == 1
+    blocked = index[str(videos / "day1/clip.mp4")]
+    assert blocked["status"] == "failed" and "cannot write" in blocked["error"]
+    assert [index[str(videos / key)]["status"] for key in ("day2/clip.mp4", "empty.mp4")] == ["ok", "ok"]
