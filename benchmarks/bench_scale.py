@@ -150,8 +150,9 @@ def write_report(rounds: list[dict], args: argparse.Namespace) -> None:
         f"{meta['cores']} cores, model: {meta['model']}. Wall time of the whole command: start-up, spawning or Ray, models, "
         "every video and the index. Speed-up: videos/min over the 1-worker run of the same round; efficiency: speed-up / workers.",
         "",
-        "**The cores were shared with a model training run** during at least one run (see `training`): every number is pessimistic." if shared
-        else "No training run was on during these runs.",
+        f"**The cores were shared**: the training flag ({TRAINING_FLAG}) was present during at least one run (column `training`), "
+        "and other work may have run too: the load averages beside each run say how busy the 2 cores were; every ratio is pessimistic."
+        if shared else "The training flag was absent during these runs; the load averages beside each run say what else ran.",
         "",
         "| round | run | wall s | videos/min | frames/s | speed-up | efficiency | start-up s | peak MB per worker | load before / after | training |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
