@@ -24,11 +24,11 @@ from emoview.realtime.face_model import resolve_face_model
 from emoview.realtime.face_search import MIN_FACE
 from emoview.realtime.faces import StillFaceFinder, read_image
 from emoview.realtime.pipeline import Analyzer
-from emoview.realtime.session import Session
 from emoview.realtime.sources import Frame, VideoSource
 from emoview.realtime.stills import MAX_FACES, classify_images
-from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
+from emoview.realtime.timeline import Timeline
 from emoview.realtime.video_faces import VideoFaceFinder
+from emoview.realtime.video_timeline import video_timeline
 
 __all__ = ["EmotionAnalyzer", "FaceEmotion", "Timeline", "analyze_video", "predict"]
 
@@ -170,20 +170,10 @@ def analyze_video(
 ) -> Timeline:
     """Every frame of a video file, into the per-second timeline `emoview analyze` writes."""
     _check_min_face(min_face)
-    with VideoSource(path) as source:  # a bad file fails before the models load
-        classifier = EmotionClassifier(model, threads=threads)
-        face_model = resolve_face_model(face_model)
-        with VideoFaceFinder(face_model, max_faces=max_faces, min_confidence=min_confidence, min_face=min_face) as landmarker:
-            analyzer = Analyzer(classifier, landmarker, window=window)
-            builder = TimelineBuilder(analyzer.labels, source.fps)
-            stats = Session(source, analyzer, on_result=builder.add).run()
-    if stats.stopped_by == "interrupt":
-        raise KeyboardInterrupt
-    if builder.frames == 0:
-        raise InputError(f"{path} gave no frames; check the file")
-    data = builder.build(stats.fps, stats.stopped_by)
-    data.update(run_details(source, analyzer))
-    return Timeline(data, analyzer.labels)
+    VideoSource(path).close()  # a bad file fails before the models load
+    classifier = EmotionClassifier(model, threads=threads)
+    run = video_timeline(path, classifier, resolve_face_model(face_model), max_faces, min_confidence, window, min_face)
+    return run.timeline
 
 
 def predict(

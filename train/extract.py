@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import multiprocessing as mp
 import os
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -72,34 +70,20 @@ def load_entry(cache: Path, item_path: Path) -> dict | None:
 
 
 # -- workers -----------------------------------------------------------------------------------
+# Extraction runs on the same worker backends as `emoview analyze` (realtime/workers.py locally,
+# realtime/ray_backend.py with --ray): a worker returns the arrays, and this process writes the
+# cache entries, so a dataset extracted by a cluster lands in this machine's cache, same layout.
 
-_finder = None
-_model_path = None
-
-
-def _init_worker(model_path: str) -> None:
-    if mp.parent_process() is not None:
-        # a pool worker: Ctrl-C reaches every process in the terminal's group; the parent alone
-        # stops the pool, so the workers do not each print a KeyboardInterrupt traceback
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    global _finder, _model_path
-    _model_path = model_path
-    _finder = faces.StillFaceFinder(model_path)
+TASK = "emoview.train.extract:ExtractTask"
+CHUNK = {"image": 32, "video": 1}  # items per job: a 13 ms image is too small to travel alone
 
 
-def _close_worker() -> None:
-    global _finder
-    if _finder is not None:
-        _finder.close()
-        _finder = None
-
-
-def extract_image(path: Path) -> dict:
+def extract_image(path: Path, finder) -> dict:
     image = faces.read_image(path)
     if image is None:
         return {"found": np.array(False), "points": np.zeros((478, 3), np.float32),
                 "blendshapes": np.zeros(52, np.float32), "size": np.zeros(2, np.int32)}
-    found = _finder.find(image)
+    found = finder.find(image)
     face = found[0] if found else None
     return {
         "found": np.array(face is not None),
@@ -109,14 +93,14 @@ def extract_image(path: Path) -> dict:
     }
 
 
-def extract_video(path: Path) -> dict:
+def extract_video(path: Path, model_path: str) -> dict:
     """Every frame in video mode (tracking between frames, as live does)."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     points, shapes, found = [], [], []
-    with faces.FaceLandmarker(_model_path, max_faces=1, video=True) as landmarker:
+    with faces.FaceLandmarker(model_path, max_faces=1, video=True) as landmarker:
         index = 0
         while True:
             ok, frame = capture.read()
@@ -136,11 +120,28 @@ def extract_video(path: Path) -> dict:
     }
 
 
-def _work(job: tuple[str, str, str]) -> tuple[str, float]:
-    kind, path, target = job
-    arrays = extract_video(Path(path)) if kind == "video" else extract_image(Path(path))
-    save_atomic(Path(target), **arrays)
-    return path, float(np.mean(arrays["found"])) if arrays["found"].size else 0.0
+class ExtractTask:
+    """Built once per worker: the still-face finder (made on the first image); a job is a chunk of items."""
+
+    def __init__(self, setup: dict) -> None:
+        self.face_model = setup["files"]["face_model"]
+        self._finder = None
+
+    def __call__(self, job: dict) -> dict:
+        entries = []
+        for kind, path in job["items"]:
+            if kind == "video":
+                entries.append((path, extract_video(Path(path), self.face_model)))
+            else:
+                if self._finder is None:
+                    self._finder = faces.StillFaceFinder(self.face_model)
+                entries.append((path, extract_image(Path(path), self._finder)))
+        return {"status": "ok", "entries": entries}
+
+    def close(self) -> None:
+        if self._finder is not None:
+            self._finder.close()  # MediaPipe's threads must stop before the interpreter exits
+            self._finder = None
 
 
 # -- driver ------------------------------------------------------------------------------------
@@ -164,40 +165,58 @@ def dataset_files(root: Path) -> list[tuple[str, Path]]:
     )
 
 
-def extract(files: list[tuple[str, Path]], cache: Path, model_path: Path, workers: int = 2) -> dict:
-    """Extract every uncached item; returns counts and the detection rate over all items."""
+def chunks_of(todo: list[tuple[str, Path]]) -> list[list[tuple[str, Path]]]:
+    chunks: list[list[tuple[str, Path]]] = []
+    for kind, path in todo:
+        if not chunks or chunks[-1][0][0] != kind or len(chunks[-1]) >= CHUNK[kind]:
+            chunks.append([])
+        chunks[-1].append((kind, path))
+    return chunks
+
+
+def extract(files: list[tuple[str, Path]], cache: Path, model_path: Path, workers: int = 2, pool=None) -> dict:
+    """Extract every uncached item (on `pool`, or `workers` local processes); returns counts and
+    the detection rate over the items extracted or cached. An item whose worker died on it
+    `MAX_ATTEMPTS` times is counted in `failed` (and left uncached, so a rerun tries it again)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    jobs = [(kind, str(path), str(entry_path(cache, path))) for kind, path in files]
-    todo = [job for job in jobs if not Path(job[2]).is_file()]
+    from emoview.realtime.workers import LocalPool
+
+    todo = [(kind, path) for kind, path in files if not entry_path(cache, path).is_file()]
+    chunks = chunks_of(todo)
+    failed: list[tuple[Path, str]] = []
     start = time.time()
-    if todo:
+    if chunks:
+        if pool is None:
+            pool = LocalPool(TASK, {"files": {"face_model": str(model_path)}}, workers=min(workers, len(chunks)))
         columns = (TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=stderr) as progress:
             task = progress.add_task("extract", total=len(todo))
-            if workers <= 1:
-                _init_worker(str(model_path))
-                try:
-                    for job in todo:
-                        _work(job)
-                        progress.advance(task)
-                finally:
-                    _close_worker()  # in this process: MediaPipe's threads must stop before interpreter exit
-            else:
-                ctx = mp.get_context("spawn")
-                with ctx.Pool(workers, initializer=_init_worker, initargs=(str(model_path),)) as pool:
-                    for _ in pool.imap_unordered(_work, todo, chunksize=8):
-                        progress.advance(task)
+
+            def done(job: int, result: dict, attempts: int) -> None:
+                if result["status"] == "ok":
+                    for path, arrays in result["entries"]:
+                        save_atomic(entry_path(cache, Path(path)), **arrays)
+                else:
+                    failed.extend((path, result["error"]) for _, path in chunks[job])
+                progress.advance(task, len(chunks[job]))
+
+            pool.run([{"items": [(kind, str(path)) for kind, path in chunk]} for chunk in chunks], done)
+    lost = {path for path, _ in failed}
     found = 0.0
-    for _, target in ((j[1], j[2]) for j in jobs):
-        with np.load(target) as data:
+    for _, path in files:
+        if path in lost:
+            continue
+        with np.load(entry_path(cache, path)) as data:
             found += float(np.mean(data["found"])) if data["found"].size else 0.0
     return {
-        "items": len(jobs),
-        "extracted": len(todo),
-        "cached": len(jobs) - len(todo),
+        "items": len(files),
+        "extracted": len(todo) - len(failed),
+        "cached": len(files) - len(todo),
+        "failed": len(failed),
+        "errors": failed[:5],
         "seconds": round(time.time() - start, 1),
-        "detection_rate": found / max(len(jobs), 1),
+        "detection_rate": found / max(len(files) - len(failed), 1),
     }
 
 
@@ -206,22 +225,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("data", nargs="+", type=Path, help="dataset folders (image class folders, split folders, or videos + labels.csv)")
     parser.add_argument("--cache", type=Path, default=default_cache(), help="feature cache folder (default: %(default)s)")
-    parser.add_argument("--workers", type=positive_int, default=2, help="processes (default: %(default)s)")
+    parser.add_argument("--workers", type=positive_int, help="worker processes, or Ray actors with --ray (default: one per core)")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="extract on Ray actors: no ADDRESS starts Ray here, 'auto' joins the running cluster; the cache "
+                        "is written here, as without Ray (pip install 'emoview[ray]')")
     parser.add_argument("--limit", type=positive_int, help="only the first N items of each folder (for a quick look)")
     add_face_model_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from emoview.realtime.face_model import resolve_face_model
+    from emoview.realtime.workers import make_pool
 
     datasets = [(root, dataset_files(root)[: args.limit]) for root in args.data]  # bad paths fail first
     check_output_folder(args.cache, "--cache")
     model_path = resolve_face_model(args.face_model)
+    pool = make_pool(TASK, {"files": {"face_model": str(model_path)}}, workers=args.workers, threads=1, ray=args.ray)
+    failed = 0
     for root, files in datasets:
-        stats = extract(files, args.cache, model_path, args.workers)
+        stats = extract(files, args.cache, model_path, pool=pool)
+        failed += stats["failed"]
         stderr.print(
             f"{root}: {stats['items']} items ({stats['extracted']} extracted in {stats['seconds']} s, "
-            f"{stats['cached']} cached), faces found in {100 * stats['detection_rate']:.2f} %"
+            f"{stats['cached']} cached), faces found in {100 * stats['detection_rate']:.2f} %",
+            markup=False,
         )
+        for path, error in stats["errors"]:
+            stderr.print(f"failed: {path}: {error}", markup=False)
     stderr.print(f"cache: {args.cache / settings_tag()}")
+    if failed:
+        stderr.print(f"{failed} items could not be extracted; run the same command again to retry them", markup=False)
+        return 1
     return 0

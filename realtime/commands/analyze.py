@@ -1,5 +1,8 @@
 """`emoview analyze VIDEO`: a whole video as fast as the machine allows, into a per-second timeline.
 
+Several videos, a folder, a glob or a list file make a batch (`analyze_batch.py`): one timeline
+per video under --out, an index, local worker processes or Ray. One video file is analysed here.
+
 Same Session and Analyzer as the live command (so the timeline shows what a live run would have
 computed), with a lossless source: every frame is analysed, none dropped. `--out DIR` is a folder
 for this video's results (`timeline.json`, `.png`, `.csv`); without it they go next to the video,
@@ -31,18 +34,40 @@ from emoview.realtime.timeline import Timeline, TimelineBuilder, run_details
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("video", metavar="VIDEO", help="the video file to analyse (every frame, in order)")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT",
+        help="a video file (every frame, in order); or several, folders (searched recursively), globs "
+        "such as 'clips/**/*.mp4', or a .txt file listing paths: a batch, written under --out",
+    )
     out = parser.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="folder for this video's timeline.json/.png/.csv (default: next to the video, as VIDEO_NAME.timeline.*; created if missing)")
+    out.add_argument("--out", metavar="DIR", help="folder for this video's timeline.json/.png/.csv (default: next to the video, as VIDEO_NAME.timeline.*; created if missing); "
+                     "a batch: one VIDEO_NAME.timeline.* per video in the inputs' folder tree, plus index.csv and index.json")
     out.add_argument("--csv", action="store_true", help="also write the timeline as CSV, one row per face and second")
     out.add_argument("--record", metavar="OUT.mp4", help="also record the annotated video (H.264 mp4)")
     out.add_argument("--mesh", action="store_true", help="draw the face landmarks in the --record video")
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_analysis_options(parser)
+    add_batch_options(parser)
     parser.epilog = (
         "writes timeline.json (per face, one entry per second, null while the face is away, and a summary) "
-        "and timeline.png into --out DIR, or VIDEO_NAME.timeline.json and .png next to the video; --csv adds the CSV"
+        "and timeline.png into --out DIR, or VIDEO_NAME.timeline.json and .png next to the video; --csv adds the CSV. "
+        "A batch writes DIR/<path under the inputs' common folder>.timeline.json (.png, .csv) per video and DIR/index.csv "
+        "and index.json (status, seconds, faces, dominant emotion, fps, error per input); a rerun skips what is done; "
+        "exit status 1 if any video failed"
     )
+
+
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    from emoview.realtime.commands.cli import positive_int
+
+    group = parser.add_argument_group("batch (many videos)")
+    group.add_argument("--workers", type=positive_int, metavar="N",
+                       help="worker processes, each with its own models (default: as many as the cores allow for --threads)")
+    group.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="run the workers as Ray actors: no ADDRESS starts Ray on this machine, 'auto' joins the running "
+                       "cluster (pip install 'emoview[ray]')")
+    group.add_argument("--force", action="store_true",
+                       help="analyse every video again (default: skip those whose timelines exist, made with the same models and options)")
 
 
 def output_paths(video: Path, out_dir: str | None, csv: bool) -> dict[str, Path]:
@@ -88,7 +113,13 @@ def progress_bar() -> Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    video = Path(args.video)
+    from emoview.realtime.batch_inputs import is_batch
+
+    if is_batch(args.inputs) or args.workers or args.ray or args.force:
+        from emoview.realtime.commands.analyze_batch import run_batch
+
+        return run_batch(args)
+    video = Path(args.inputs[0])
     paths = output_paths(video, args.out, args.csv)
     if args.record:
         check_record(args.record, args.overwrite)
@@ -97,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(VideoSource(video))  # checks the video before loading models
         check_outputs(paths, args.overwrite, create=bool(args.out))
-        analyzer = open_analyzer(args, stack)
+        analyzer = open_analyzer(args, stack, offline=True)
         sink = open_sink(args.record, source) if args.record else None
         timeline = TimelineBuilder(analyzer.labels, source.fps)
         stats, error = _run_session(source, analyzer, sink, timeline, mesh=args.mesh)

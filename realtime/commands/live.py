@@ -90,8 +90,10 @@ def open_source(args: argparse.Namespace, paced: bool = False) -> Source:
     return CameraSource(camera, args.width, args.height, args.fps)
 
 
-def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills: bool = False) -> Analyzer:
-    """The emotion model first (fast to check), then the face model; both closed by `stack`."""
+def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills: bool = False, offline: bool = False) -> Analyzer:
+    """The emotion model first (fast to check), then the face model; both closed by `stack`.
+    `offline` (a file analysed frame by frame) waits for each search for small faces, so what is
+    found does not depend on the machine's load: the same timeline as `emoview.analyze_video`."""
     classifier = EmotionClassifier(args.model, threads=args.threads)
     face_model = resolve_face_model(args.face_model)
     confidence = args.min_confidence
@@ -100,7 +102,7 @@ def open_analyzer(args: argparse.Namespace, stack: contextlib.ExitStack, stills:
                                  min_face=getattr(args, "min_face", None))
     else:
         finder = VideoFaceFinder(face_model, max_faces=args.max_faces or 1, min_confidence=confidence,
-                                 min_face=getattr(args, "min_face", None) or MIN_FACE)
+                                 min_face=getattr(args, "min_face", None) or MIN_FACE, wait_for_discovery=offline)
     return Analyzer(classifier, stack.enter_context(finder), window=args.window, stills=stills)
 
 
