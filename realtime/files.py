@@ -21,8 +21,13 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike):
-    """Yields a temporary path beside `path`; renamed onto `path` if the block succeeds, else removed."""
+    """Yields a temporary path beside `path`; renamed onto `path` if the block succeeds, else removed.
+    A target that exists and is not a regular file (/dev/null, a FIFO, /dev/stdout) is written to
+    directly: renaming onto it would replace the device with a file."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        yield path
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     os.close(fd)
     try:

@@ -37,3 +37,20 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
 def test_unwritable_tries_for_real(tmp_path):
     assert unwritable(tmp_path) is None
     assert unwritable(tmp_path / "missing")  # a folder that is not there cannot take a file
+
+
+def test_a_target_that_is_not_a_regular_file_is_written_to_not_replaced(tmp_path):
+    """`--json /dev/null` as root once renamed a file onto /dev/null; a FIFO stands in for it here."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "results.pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_text(fifo, '{"faces": []}\n')
+    reader.join(timeout=10)
+    assert received == ['{"faces": []}\n']
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["results.pipe"]
