@@ -102,6 +102,22 @@ def load_val_features(run: Run) -> tuple[np.ndarray, np.ndarray, Path] | None:
     return windows, np.asarray(labels, dtype=np.int64), path
 
 
+def load_val_crops(run: Run):
+    """A fused run's validation items with their face crops (`CropSet`), or None without crops."""
+    from emoview.export.quantize import CropSet
+
+    val = load_val_features(run)
+    if val is None:
+        return None
+    windows, labels, path = val
+    with np.load(path, allow_pickle=False) as arrays:
+        if "crops" not in arrays:
+            return None
+        crops = np.asarray(arrays["crops"])
+    keep = labels >= 0
+    return CropSet(windows[keep], crops[keep], labels[keep], str(path))
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:160]

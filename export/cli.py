@@ -83,8 +83,18 @@ def run(args: argparse.Namespace) -> int:
         console.print("metrics from training: " + ", ".join(f"{k} {_fmt(v)}" for k, v in headline.items()))
 
     if args.int8 and spec.appearance:
-        console.print("int8: not written (dynamic quantization covers the landmark model's LSTM and linear layers, "
-                      "not a fused model's convolutions)")
+        from emoview.export.checkpoint import load_val_crops
+        from emoview.export.quantize import quantize_fused_int8
+
+        val = load_val_crops(run_data)
+        if val is None:
+            console.print("int8: not written: a fused model's int8 copy is calibrated and checked on the run's "
+                          "validation crops (val_features.npz with 'crops'), which this run folder does not have")
+            return 0
+        with stderr.status("quantizing the convolutions to int8 and measuring"):
+            report = quantize_fused_int8(out, int8, val)
+        for line in report.lines():
+            console.print(line)
     elif args.int8:
         from emoview.export.quantize import EvalSet, quantize_int8, random_eval_set
 

@@ -280,6 +280,41 @@ def test_a_fused_model_trains_exports_and_runs(tmp_path, shared, face_model, mon
     assert [item["face"] for item in json.loads(run.stdout)["items"]] == [True, True]
 
 
+def _face_crops(shared, count: int) -> np.ndarray:
+    """Real 48x48 grey faces (CK+ stills are already cut that way): what the encoder sees live."""
+    files = sorted((shared / "data" / "ckplus48").glob("*/*.png"))[:count]
+    return np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files])
+
+
+@pytest.mark.parametrize("max_drop", [1.0, -1.0])
+def test_int8_copy_of_a_fused_model_runs_its_convolutions_in_int8_or_is_refused(fused_model, shared, tmp_path, max_drop):
+    import onnx
+
+    from emoview.export.quantize import CropSet, quantize_fused_int8
+
+    crops = _face_crops(shared, 64)
+    rng = np.random.default_rng(0)
+    spec = EmotionClassifier(fused_model).spec
+    windows = rng.standard_normal((len(crops), 1, spec.feature_size)).astype(np.float32)
+    fp32 = EmotionClassifier(fused_model)
+    labels = fp32.step(windows, crops, np.zeros((len(crops), 1, spec.embedding), np.float32))[0].argmax(1)
+    out = tmp_path / "fused.int8.onnx"
+    report = quantize_fused_int8(fused_model, out, CropSet(windows, crops, labels, "ck+ crops"), max_drop=max_drop, calibration_items=16)
+    if max_drop < 0:  # any change at all is over the bound: nothing written, and the report says why
+        assert report.path is None and not out.exists() and not list(tmp_path.iterdir())
+        assert "not used" in "\n".join(report.lines())
+        return
+    assert report.path == out and report.fp32_accuracy == 1.0 and 0.0 < report.agreement <= 1.0
+    graph = onnx.load(str(out)).graph
+    dequantized = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear"}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    assert len(convs) >= 8 and all(set(node.input[:2]) <= dequantized for node in convs)  # int8 input and weights
+    int8 = EmotionClassifier(out)  # loads: the weights digest was recomputed, the spec carried over
+    assert int8.spec == spec and "static int8" in int8.metadata["emoview.quantization"]
+    probabilities, embedding = int8.step(windows[:4], crops[:4], np.zeros((4, 1, spec.embedding), np.float32))
+    assert np.allclose(probabilities.sum(1), 1.0, atol=1e-4) and embedding.shape == (4, spec.embedding)
+
+
 def test_the_shipped_model_is_the_fused_one_with_its_calibration():
     classifier = EmotionClassifier()
     assert classifier.spec.appearance and classifier.spec.crop == 48
