@@ -172,7 +172,14 @@ class VideoSink:
             writer = _open_writer(self.path, self.fps, self._size)
             self.codec = writer.codec
             while True:
-                image = self._queue.get()
+                try:
+                    # with a timeout: a wake-up lost to a signal arriving mid-put (seen about once
+                    # in 20 Ctrl-Cs) would otherwise leave this thread, and close()'s join, waiting forever
+                    image = self._queue.get(timeout=0.25)
+                except queue.Empty:
+                    if self._closed:  # close() was called and everything queued is written
+                        break
+                    continue
                 if image is _END:
                     break
                 start = time.perf_counter()

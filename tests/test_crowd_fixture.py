@@ -4,19 +4,9 @@ or every test and benchmark built on it measures against the wrong answer."""
 import cv2
 import numpy as np
 import pytest
-from crowd import iou, make_crowd_video, score
+from crowd import iou, make_crowd_video, read_video, score
 
 SIZE_RANGE = (60, 250)  # face heights promised at 1080 lines
-
-
-def read_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    ok, frame = capture.read()
-    while ok:
-        frames.append(frame)
-        ok, frame = capture.read()
-    return frames
 
 
 def height(box):
@@ -29,7 +19,7 @@ def overlap(a, b):
 
 @pytest.fixture(scope="module")
 def frames(crowd):
-    return read_frames(crowd.video)
+    return read_video(crowd.video)
 
 
 def test_video_has_the_promised_frames_size_and_faces(crowd, frames):
@@ -112,7 +102,7 @@ def test_same_seed_same_media_other_seed_other_layout(tmp_path):
     c = make_crowd_video(tmp_path / "c.mp4", seed=2, **kwargs)
     assert a["frames"] == b["frames"] and a["frames"] != c["frames"]
     assert (tmp_path / "a.json").is_file()
-    assert all(np.array_equal(x, y) for x, y in zip(read_frames(tmp_path / "a.mp4"), read_frames(tmp_path / "b.mp4")))
+    assert all(np.array_equal(x, y) for x, y in zip(read_video(tmp_path / "a.mp4"), read_video(tmp_path / "b.mp4")))
 
 
 def test_score_counts_found_frames_and_catches_swapped_ids(crowd):
