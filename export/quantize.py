@@ -8,7 +8,7 @@ answers), it is retried with the LSTM kept in float32, and if that fails too no 
 
 Fused models: the crop encoder's convolutions are nearly all of a frame's cost, so they are
 quantized statically (QDQ, per-channel int8 weights, uint8 activations whose ranges are
-calibrated on real face crops), which ONNX Runtime runs as QLinearConv: measured 2.2x faster than
+calibrated on real face crops), which ONNX Runtime runs as QLinearConv: measured about 2x faster than
 float32 for the whole model on this CPU. Calibration uses the even-numbered validation items and
 the accuracy check the odd-numbered ones, as the temperature calibration does.
 """
@@ -96,7 +96,7 @@ def quantize_int8(fp32_path: Path, out: Path, evaluation: EvalSet, window: int) 
     report = Int8Report(None, None, evaluation.source, fp32_bytes=fp32_path.stat().st_size)
     if evaluation.labels is not None:
         report.fp32_accuracy = accuracy(fp32_probs, evaluation.labels)
-    props = {p.key: p.value for p in onnx.load(str(fp32_path), load_external_data=False).metadata_props}
+    props = _metadata(fp32_path)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         for ops in OP_CHOICES:
@@ -147,7 +147,9 @@ def quantize_fused_int8(fp32_path: Path, out: Path, val: CropSet, max_drop: floa
     `max_drop` accuracy on the odd-numbered validation items (calibrated on the even-numbered)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    embedding = int(json.loads(_metadata(fp32_path)["emoview.spec"])["embedding"])
+    props = _metadata(fp32_path)
+    spec = json.loads(props["emoview.spec"])
+    embedding = int(spec["embedding"])
     checked = np.arange(1, len(val.labels), 2)
     calibration = np.arange(0, len(val.labels), 2)[:calibration_items]
 
@@ -163,7 +165,6 @@ def quantize_fused_int8(fp32_path: Path, out: Path, val: CropSet, max_drop: floa
     report = Int8Report(None, ("Conv",), f"{len(checked)} odd-numbered validation items of {val.source} "
                         f"(activation ranges from {len(calibration)} even-numbered ones)", fp32_bytes=fp32_path.stat().st_size)
     report.fp32_accuracy = accuracy(fp32_probs, val.labels[checked])
-    props = _metadata(fp32_path)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         quiet = logging.getLogger().level
@@ -188,7 +189,7 @@ def quantize_fused_int8(fp32_path: Path, out: Path, val: CropSet, max_drop: floa
         report.agreement = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
         report.max_abs_diff = float(np.abs(int8_probs - fp32_probs).max())
         report.int8_bytes = out.stat().st_size
-        one = _fused_feeds(val, np.array([0]), embedding, window=int(json.loads(props["emoview.spec"])["window"]))
+        one = _fused_feeds(val, np.array([0]), embedding, window=int(spec["window"]))
         report.fp32_ms, report.int8_ms = _median_ms(fp32_path, one), _median_ms(out, one)
     finally:
         tmp.unlink(missing_ok=True)
