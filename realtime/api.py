@@ -21,7 +21,7 @@ import numpy as np
 from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.errors import InputError
 from emoview.realtime.face_model import resolve_face_model
-from emoview.realtime.face_search import MIN_FACE
+from emoview.realtime.face_search import MIN_FACE, SMALLEST_FACE
 from emoview.realtime.faces import StillFaceFinder, read_image
 from emoview.realtime.pipeline import Analyzer
 from emoview.realtime.sources import Frame, VideoSource
@@ -150,8 +150,8 @@ class EmotionAnalyzer:
 
 
 def _check_min_face(min_face) -> None:
-    if not isinstance(min_face, int) or min_face < 12:
-        raise ValueError(f"min_face is the smallest face searched for, in pixels: at least 12, not {min_face!r}")
+    if not isinstance(min_face, int) or min_face < SMALLEST_FACE:
+        raise ValueError(f"min_face is the smallest face searched for, in pixels: at least {SMALLEST_FACE}, not {min_face!r}")
 
 
 def _by_name(labels: tuple[str, ...], probabilities: np.ndarray) -> dict[str, float]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from emoview.realtime.errors import ModelError
 
+SMALLEST_FACE = 12  # px: the least --min-face / min_face accepts: below it there is no face to read
 MIN_FACE = 32  # px: the smallest face searched for by default (the height of a face 2 m away in 720p)
 TILE_FACES = 6  # a first-level tile is this many smallest faces wide: the face is then 1/6 of the detector's view
 OVERLAP = 0.3  # neighbouring tiles share this share of their side, so faces up to the next level's lower bound fit one tile

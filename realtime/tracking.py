@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import count
 
-from emoview.realtime.faces import Face, iou  # noqa: F401 - iou: tracking's measure of overlap, also imported from here
+from emoview.realtime.faces import Face, iou
 from emoview.realtime.ring import RingBuffer
 from emoview.realtime.smoothing import ProbabilitySmoother
 

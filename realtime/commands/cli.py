@@ -93,10 +93,12 @@ def add_min_confidence(parser: argparse.ArgumentParser, group=None) -> None:
 
 
 def face_pixels(text: str) -> int:
-    """A smallest face size in pixels (argparse type): below 12 px there is no face to read."""
+    """A smallest face size in pixels (argparse type): below SMALLEST_FACE there is no face to read."""
+    from emoview.realtime.face_search import SMALLEST_FACE
+
     value = positive_int(text)
-    if value < 12:
-        raise argparse.ArgumentTypeError(f"must be at least 12 px, not {value}")
+    if value < SMALLEST_FACE:
+        raise argparse.ArgumentTypeError(f"must be at least {SMALLEST_FACE} px, not {value}")
     return value
 
 
