@@ -122,3 +122,21 @@ def test_huds_window_shows_processing_rate_recording_the_videos_time(samples, ra
     finally:
         annotate.text_box = original
     assert texts[-3:] == ["0:03.2  25 fps  1 face", "41.3 fps   18 ms  1 face", "image 81  1 face"]
+
+
+def test_text_is_measured_once_per_frame_size_not_for_every_bar(samples, still_analyzer, monkeypatch):
+    """Measuring every label for every bar row was half of the drawing time of a frame."""
+    from emoview.realtime import annotate
+
+    result = tiled(sample_frames(samples), 2, 2, still_analyzer)
+    overlay = Overlay(still_analyzer.labels)
+    first = overlay.draw_faces(result)
+    calls = []
+    measure = annotate.cv2.getTextSize
+    monkeypatch.setattr(annotate.cv2, "getTextSize", lambda *a: calls.append(a[0]) or measure(*a))
+    again = overlay.draw_faces(result)
+    assert np.array_equal(first, again)
+    assert set(calls) == {annotate.tag_text(face) for face in result.faces}  # the name tags; no bar label again
+    smaller = FrameResult(Frame(cv2.resize(result.frame.image, (640, 360)), 0, 0.0, 0.0), [])
+    overlay.draw_faces(smaller)  # no faces: nothing to measure
+    assert overlay.bars._metrics(overlay.style_for(360)) != overlay.bars._metrics(overlay.style_for(720))

@@ -26,6 +26,18 @@ def test_video_source_gives_every_frame_in_order_with_file_timestamps(samples):
     assert not source.ended_early
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts the threads in /proc/self/task")
+def test_a_video_file_is_decoded_without_threads_of_its_own(samples):
+    """FFmpeg's own decoding threads would run beside the landmarker at full priority."""
+    before = len(os.listdir("/proc/self/task"))
+    with VideoSource(samples / "WolfgangLanger_Pexels.mp4") as source:
+        assert len(os.listdir("/proc/self/task")) == before  # the first frame is decoded already
+        frames = source.read_inline()
+        for _ in range(30):
+            next(frames)
+        assert len(os.listdir("/proc/self/task")) == before
+
+
 def test_reader_thread_prepares_frames_for_the_landmarker(samples):
     readers = set()
 

@@ -97,7 +97,9 @@ def extract_video(path: Path, model_path: str) -> dict:
     """Every frame in video mode (tracking between frames, as live does)."""
     import cv2
 
-    capture = cv2.VideoCapture(str(path))
+    from emoview.realtime.sources import open_video
+
+    capture = open_video(path)  # one decoding thread: extraction runs a process per core
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     points, shapes, found = [], [], []
     with faces.FaceLandmarker(model_path, max_faces=1, video=True) as landmarker:
