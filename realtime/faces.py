@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emoview.realtime.cores import threads_started
 from emoview.realtime.errors import ModelError
 from emoview.realtime.spec import N_BLENDSHAPES
 
@@ -85,7 +86,7 @@ class FaceLandmarker:
         self._landmarker = None
         self._lock = threading.Lock()  # one call at a time: inference, or closing
         try:
-            with quiet_native_stderr():
+            with quiet_native_stderr(), threads_started() as started:
                 try:
                     self._landmarker = vision.FaceLandmarker.create_from_options(options)
                     self._warm_up(video)
@@ -96,6 +97,7 @@ class FaceLandmarker:
             raise ModelError(f"MediaPipe cannot load face model {model_path}: {exc}") from None
         self._video = video
         self._last_ts = 0  # the warm-up frame used timestamp 0
+        self.graph_threads = frozenset(started)  # MediaPipe's threads for this landmarker (`cores.CoreSplit`)
         self._direct = _DirectResults.bind(self._landmarker, video)
 
     def _warm_up(self, video: bool) -> None:

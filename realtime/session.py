@@ -15,6 +15,7 @@ from typing import Callable
 import cv2
 
 from emoview.realtime.annotate import Overlay
+from emoview.realtime.cores import CoreSplit
 from emoview.realtime.display import Window
 from emoview.realtime.feed import Feed
 from emoview.realtime.monitor import FPSMonitor, Samples
@@ -76,6 +77,7 @@ class Session:
         # thread, so features, model, overlay and recording of a frame overlap with the next detection
         self.overlap = overlap
         self._landmarks: Feed | None = None
+        self._split = CoreSplit(())
 
     def _landmarked(self):
         """(frame, faces, timings) in order, from the landmark thread (or inline without overlap)."""
@@ -87,9 +89,13 @@ class Session:
         # took 1.6 ms of the landmark thread's frame (0.13 ms alone: the rest is waiting for the GIL)
         self.source.prepare = self.analyzer.prepare
         frames = iter(self.source)
+        joined: list[bool] = []
 
         def produce():
-            frame = next(frames, None)
+            frame = next(frames, None)  # the first call starts the reader thread, on the cores of ours
+            if not joined:
+                self._split.join_graph()  # this thread waits on the graph: it belongs on the graph's core
+                joined.append(True)
             return None if frame is None else (frame, *self.analyzer.find_faces(frame))
 
         # lossless and short: a live source drops frames itself, so this never builds a backlog
@@ -105,8 +111,10 @@ class Session:
         stats = self.stats
         start = time.perf_counter()
         opencv_threads = one_opencv_thread()
+        # the landmarker's graph on a core of its own, this thread and those it starts on the others
+        self._split = CoreSplit(getattr(self.analyzer.landmarker, "graph_threads", ()) if self.overlap else ())
         try:
-            with handling_stop_signals() as signals:
+            with self._split, handling_stop_signals() as signals:
                 try:
                     try:
                         signals.running()

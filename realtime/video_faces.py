@@ -98,6 +98,11 @@ class VideoFaceFinder:
     def readout(self) -> str:
         return self.full.readout
 
+    @property
+    def graph_threads(self) -> frozenset[int]:
+        """The full-frame landmarker's MediaPipe threads: the ones a session gives a core of their own."""
+        return self.full.graph_threads
+
     def infer(self, image, ts):
         """The bare full-frame landmarker (the benchmark's floor times this)."""
         return self.full.infer(image, ts)

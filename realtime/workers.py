@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
+from emoview.realtime.cores import share_cores
 from emoview.realtime.errors import EmoviewError
 
 MAX_ATTEMPTS = 3  # a job whose worker dies this many times is reported as failed
@@ -68,9 +69,12 @@ def load_factory(name: str) -> Callable[[dict], Any]:
 
 
 def pin_threads(threads: int) -> None:
-    """Thread pools of the native libraries a worker loads, set before they load."""
+    """How a worker uses the cores: the thread pools of the native libraries it loads, set before
+    they load; and no core of its own for its landmarker (`cores.share_cores`), as its siblings
+    have landmarkers too."""
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
+    share_cores()
 
 
 def peak_rss_mb() -> float:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from emoview.realtime.annotate import Overlay
+from emoview.realtime.cores import CoreSplit
 from emoview.realtime.faces import FaceLandmarker, to_mp_image
 from emoview.realtime.commands.live import open_analyzer
 from emoview.realtime.monitor import FPSMonitor, Samples
@@ -150,7 +151,7 @@ def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLik
     with FaceLandmarker(face_model, max_faces=max_faces, video=True, min_confidence=min_confidence) as landmarker:
         with_faces = found = 0
         timing = Measured(RunConfig())
-        with clocks(timing):
+        with CoreSplit(landmarker.graph_threads), clocks(timing):  # placed as in the threaded pipeline
             for image, ts in frames:
                 start = time.perf_counter()
                 faces = landmarker.infer(image, ts)
