@@ -151,7 +151,8 @@ def measure_floor(frames: list[tuple[object, int]], face_model: str | os.PathLik
     with FaceLandmarker(face_model, max_faces=max_faces, video=True, min_confidence=min_confidence) as landmarker:
         with_faces = found = 0
         timing = Measured(RunConfig())
-        with CoreSplit(landmarker.graph_threads), clocks(timing):  # placed as in the threaded pipeline
+        with CoreSplit(landmarker.graph_threads) as split, clocks(timing):
+            split.join_graph()  # placed as in the threaded pipeline: this thread on the graph's core
             for image, ts in frames:
                 start = time.perf_counter()
                 faces = landmarker.infer(image, ts)
