@@ -4,9 +4,10 @@ MediaPipe runs a landmarker's graph on threads it starts when the landmarker is 
 each frame from one of them to the next. In the threaded pipeline our own threads (the reader,
 features, model, overlay) wake up many times a frame; when one of them lands on the core a graph
 thread was using, the graph, which is the pipeline's bottleneck, waits its turn. Measured on this
-project's 2-core machine, 640x360 sample, one face, end-to-end fps / bare landmarker fps, four
-alternating runs each: 0.80-0.87 as the OS places threads, 0.94-1.02 with the graph's threads on
-one core and ours on the others; ours pinned but the graph left free: 0.77-0.85, no gain.
+project's 2-core machine, 640x360 sample, one face, end-to-end fps / bare landmarker fps (`emoview
+bench --repeat 3`, eight runs each): 0.83-0.90, median 0.86, as the OS places threads; 0.95-1.00,
+median 0.98, with the graph's threads and the thread that waits on them on one core and ours on
+the others. Ours pinned but the graph left free (four runs): 0.77-0.85, no gain.
 
 A worker process of a batch calls `share_cores()`: its siblings run graphs of their own, and
 graphs of two workers pinned to the same core would halve both.
@@ -76,7 +77,7 @@ class CoreSplit:
     def join_graph(self) -> None:
         """Moves the calling thread onto the graph's core: for the thread that hands frames to the
         graph and waits for its answer, so the answer is read at once instead of waiting for a
-        core that the other stages keep busy (measured: with it on their core, no gain at all)."""
+        core that the other stages keep busy (left with them, its one run gave 0.79)."""
         if self.cores is not None:
             try:
                 os.sched_setaffinity(0, self.cores[0])
