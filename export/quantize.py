@@ -203,11 +203,10 @@ def _metadata(path: Path) -> dict[str, str]:
 def _fused_feeds(val: CropSet, index: np.ndarray, embedding: int, window: int = 1) -> dict[str, np.ndarray]:
     """Inputs as the runtime builds them: crops scaled to 0..1, a window of `window` frames (the
     item's features repeated) and zero embeddings for the earlier frames."""
-    from emoview.realtime.classifier import CROP_INPUT, EMBEDDINGS_INPUT
+    from emoview.realtime.classifier import fused_feeds
 
-    windows = np.repeat(val.windows[index], window, axis=1).astype(np.float32)
-    return {INPUT_NAME: windows, CROP_INPUT: val.crops[index, None].astype(np.float32) / 255.0,
-            EMBEDDINGS_INPUT: np.zeros((len(index), window, embedding), np.float32)}
+    windows = np.repeat(val.windows[index], window, axis=1)
+    return fused_feeds(windows, val.crops[index], np.zeros((len(index), window, embedding), np.float32))
 
 
 def _predict_fused(path: Path, val: CropSet, index: np.ndarray, embedding: int, chunk: int = 256) -> np.ndarray:

@@ -92,10 +92,15 @@ class EmotionClassifier:
         """A fused model on the newest frame of each window: (probabilities, the newest frame's
         embedding). `crops` (batch, N, N) uint8 are the newest frames' crops, `embeddings`
         (batch, time, E) the earlier frames' embeddings (the last row is a placeholder)."""
-        feeds = {
-            INPUT_NAME: np.ascontiguousarray(windows, dtype=np.float32),
-            CROP_INPUT: (np.asarray(crops, dtype=np.float32) * (1.0 / 255.0))[:, None],
-            EMBEDDINGS_INPUT: np.ascontiguousarray(embeddings, dtype=np.float32),
-        }
-        probabilities, embedding = self.session.run(self._outputs, feeds)
+        probabilities, embedding = self.session.run(self._outputs, fused_feeds(windows, crops, embeddings))
         return probabilities, embedding
+
+
+def fused_feeds(windows: np.ndarray, crops: np.ndarray, embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """A fused model's inputs from windows (batch, time, F), uint8 crops (batch, N, N) and earlier
+    embeddings (batch, time, E): the one place that says how crops enter the graph (0..1, a channel axis)."""
+    return {
+        INPUT_NAME: np.ascontiguousarray(windows, dtype=np.float32),
+        CROP_INPUT: (np.asarray(crops, dtype=np.float32) * (1.0 / 255.0))[:, None],
+        EMBEDDINGS_INPUT: np.ascontiguousarray(embeddings, dtype=np.float32),
+    }

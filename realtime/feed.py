@@ -36,9 +36,10 @@ def lower_thread_priority(steps: int = BACKGROUND_NICE) -> None:
 class Feed(Generic[T]):
     """Runs `produce` (returns the next item, or None at the end) in a thread; iterate to consume."""
 
-    def __init__(self, produce: Callable[[], T | None], latest_only: bool, depth: int = 4, name: str = "feed", nice: int = 0) -> None:
+    def __init__(self, produce: Callable[[], T | None], latest_only: bool, depth: int = 4, name: str = "feed",
+                 placed: Callable[[], None] | None = None) -> None:
         self._produce = produce
-        self._nice = nice  # lower the producer thread's priority by this many nice levels
+        self._placed = placed  # runs first in the producer thread: its priority (`lower_thread_priority`), its core
         self._latest_only = latest_only
         self._items: deque[T] = deque()
         self._depth = 1 if latest_only else max(1, depth)
@@ -54,8 +55,9 @@ class Feed(Generic[T]):
         return self
 
     def _run(self) -> None:
-        lower_thread_priority(self._nice)
         try:
+            if self._placed is not None:
+                self._placed()
             while True:
                 with self._cond:
                     if self._stopping:

@@ -77,9 +77,8 @@ class Session:
         # thread, so features, model, overlay and recording of a frame overlap with the next detection
         self.overlap = overlap
         self._landmarks: Feed | None = None
-        self._split = CoreSplit(())
 
-    def _landmarked(self):
+    def _landmarked(self, split: CoreSplit):
         """(frame, faces, timings) in order, from the landmark thread (or inline without overlap)."""
         if not self.overlap:
             for frame in self.source:
@@ -88,18 +87,17 @@ class Session:
         # the reader thread makes each frame MediaPipe's image: measured inside the pipeline, that
         # took 1.6 ms of the landmark thread's frame (0.13 ms alone: the rest is waiting for the GIL)
         self.source.prepare = self.analyzer.prepare
+        self.source.start()  # from this thread: the reader runs on our cores, not the graph's
         frames = iter(self.source)
-        joined: list[bool] = []
 
         def produce():
-            frame = next(frames, None)  # the first call starts the reader thread, on the cores of ours
-            if not joined:
-                self._split.join_graph()  # this thread waits on the graph: it belongs on the graph's core
-                joined.append(True)
+            frame = next(frames, None)
             return None if frame is None else (frame, *self.analyzer.find_faces(frame))
 
-        # lossless and short: a live source drops frames itself, so this never builds a backlog
-        self._landmarks = Feed(produce, latest_only=False, depth=1 if self.source.live else 2, name="landmarks").start()
+        # lossless and short: a live source drops frames itself, so this never builds a backlog;
+        # the landmark thread waits on the landmarker's graph, so it goes to the graph's core
+        self._landmarks = Feed(produce, latest_only=False, depth=1 if self.source.live else 2, name="landmarks",
+                               placed=split.join_graph).start()
         yield from self._landmarks
 
     def run(self) -> RunStats:
@@ -112,13 +110,13 @@ class Session:
         start = time.perf_counter()
         opencv_threads = one_opencv_thread()
         # the landmarker's graph on a core of its own, this thread and those it starts on the others
-        self._split = CoreSplit(getattr(self.analyzer.landmarker, "graph_threads", ()) if self.overlap else ())
+        split = CoreSplit(getattr(self.analyzer.landmarker, "graph_threads", ()) if self.overlap else ())
         try:
-            with self._split, handling_stop_signals() as signals:
+            with split, handling_stop_signals() as signals:
                 try:
                     try:
                         signals.running()
-                        for frame, faces, timings in self._landmarked():
+                        for frame, faces, timings in self._landmarked(split):
                             if not self._step(frame, faces, timings):
                                 stats.stopped_by = "user"
                                 break

@@ -19,7 +19,7 @@ import numpy as np
 
 from emoview.realtime.errors import InputError
 from emoview.realtime.faces import read_image
-from emoview.realtime.feed import BACKGROUND_NICE, Feed
+from emoview.realtime.feed import Feed, lower_thread_priority
 
 if not os.environ.get("EMOVIEW_DEBUG"):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
@@ -52,8 +52,8 @@ class Source:
         self.frames_read = 0
         # a file decodes ahead into its buffer and can wait for the landmarker's threads; a camera's
         # reader must take each frame when it comes
-        nice = 0 if latest_only else BACKGROUND_NICE
-        self._feed: Feed[Frame] = Feed(self._timed_read, latest_only=latest_only, depth=depth, name=f"read:{name}", nice=nice)
+        placed = None if latest_only else lower_thread_priority
+        self._feed: Feed[Frame] = Feed(self._timed_read, latest_only=latest_only, depth=depth, name=f"read:{name}", placed=placed)
         self._started = False
         # set before iterating: runs on every frame in the reader thread, which has time to spare,
         # so the landmark thread (the pipeline's bottleneck) gets frames ready for MediaPipe
@@ -97,10 +97,15 @@ class Source:
         while (frame := self._timed_read()) is not None:
             yield frame
 
-    def __iter__(self) -> Iterator[Frame]:
+    def start(self) -> None:
+        """Starts the reader thread now (iterating starts it too): it runs on the cores of the thread
+        that starts it, as threads inherit them (`cores.CoreSplit`)."""
         if not self._started:
             self._started = True
             self._feed.start()
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.start()
         for frame in self._feed:
             if not self.live:
                 # a file's frames are ready whenever asked for: latency starts at hand-over

@@ -49,7 +49,7 @@ def test_a_session_gives_the_landmarker_graph_a_core_and_puts_everything_back(sa
         assert stats.frames == 72
         after = {tid: affinity(tid) for tid in finder.graph_threads}
     assert seen == {"graph": graph_core, "landmark thread": graph_core, "caller": others, "reader": others}
-    assert affinity() == mine and all(cores == mine for cores in after.values())
+    assert affinity() == mine and all(placed == mine for placed in after.values())
 
 
 def test_worker_processes_and_single_cores_leave_placement_to_the_os(face_model, monkeypatch):

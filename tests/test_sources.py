@@ -1,5 +1,6 @@
 """Every source type behind the one interface, on real media."""
 
+import contextlib
 import os
 import shutil
 import sys
@@ -29,13 +30,16 @@ def test_video_source_gives_every_frame_in_order_with_file_timestamps(samples):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts the threads in /proc/self/task")
 def test_a_video_file_is_decoded_without_threads_of_its_own(samples):
     """FFmpeg's own decoding threads would run beside the landmarker at full priority."""
-    before = len(os.listdir("/proc/self/task"))
-    with VideoSource(samples / "WolfgangLanger_Pexels.mp4") as source:
-        assert len(os.listdir("/proc/self/task")) == before  # the first frame is decoded already
-        frames = source.read_inline()
-        for _ in range(30):
-            next(frames)
-        assert len(os.listdir("/proc/self/task")) == before
+    from emoview.realtime.cores import threads_started
+
+    with contextlib.ExitStack() as still_open:  # closes the file after the threads are counted
+        with threads_started() as started:
+            source = still_open.enter_context(VideoSource(samples / "WolfgangLanger_Pexels.mp4"))
+            frames = source.read_inline()  # in this thread: no reader thread either
+            for _ in range(30):
+                next(frames)
+        assert source.frames_read == 30
+    assert started == set()  # threads started from opening to the 30th frame (others' may end meanwhile)
 
 
 def test_reader_thread_prepares_frames_for_the_landmarker(samples):
