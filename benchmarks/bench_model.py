@@ -80,11 +80,11 @@ def torch_baseline(metadata: dict[str, str]):
     try:
         import torch
 
-        from emoview.train.model import EmotionNet, ModelConfig
+        from emoview.train.ensemble import network
     except ModuleNotFoundError as exc:
         return None, f"{exc.name} is not installed"
     torch.set_num_threads(1)
-    net = EmotionNet(ModelConfig.from_dict(json.loads(config))).eval()
+    net = network(json.loads(config)).eval()
 
     def call(windows: np.ndarray):
         with torch.inference_mode():

@@ -16,6 +16,7 @@ import numpy as np
 
 from emoview.realtime.errors import EmoviewError, InputError
 from emoview.realtime.spec import FeatureSpec, SpecError
+from emoview.train.ensemble import EnsembleNet
 from emoview.train.model import EmotionNet
 
 CHECKPOINT_NAME = "best.pt"
@@ -30,9 +31,10 @@ class Run:
     """A trained network ready to export, with what the model's metadata should say about it."""
 
     checkpoint: Path
-    model: EmotionNet
+    model: EmotionNet | EnsembleNet
     spec: FeatureSpec
     rest: dict = field(default_factory=dict)  # metrics, data_summary, recipe, epoch, ...
+    members: list[Path] = field(default_factory=list)  # the checkpoints of a combined model (`export.combine`)
 
     @property
     def folder(self) -> Path:

@@ -1,4 +1,7 @@
-"""`emoview export RUN --out models/NAME.onnx [--int8]`: a training run to a checked ONNX model.
+"""`emoview export RUN [RUN ...] --out models/NAME.onnx [--flip [N ...]] [--int8]`: training runs to a checked ONNX model.
+
+Several runs make one ensemble model, and `--flip` averages each face crop with its mirror image
+(`export.combine`); either way the model is scored and calibrated again on the runs' validation items.
 
 The model is exported under a temporary name, its axes and weights are checked, torch and ONNX
 Runtime are compared on random windows of several lengths, and only then does it replace `--out`.
@@ -20,18 +23,27 @@ from emoview.realtime.weights import is_shipped, write_record
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="training run folder (with best.pt), or a checkpoint file")
+    parser.add_argument("run", metavar="RUN", nargs="+",
+                        help="training run folder (with best.pt), or a checkpoint file; several: one model that averages them")
+    parser.add_argument("--flip", nargs="*", type=int, metavar="N",
+                        help="fused models: average each face crop's embedding with its mirror image's (2x the crop encoder's "
+                        "time); with numbers, only in those runs (1 = the first RUN)")
     parser.add_argument("--out", required=True, metavar="PATH", help="where to write the model, e.g. my-model.onnx")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (and its .int8.onnx)")
     parser.add_argument(
         "--int8",
-        action="store_true",
+        nargs="?",
+        const="copy",
+        choices=("copy", "only"),
         help="also write NAME.int8.onnx (landmark models: dynamic int8 quantization; fused models: static int8 "
-             "convolutions calibrated on the run's val crops) and report its accuracy and speed change",
+             "convolutions calibrated on the run's val crops) and report its accuracy and speed change; "
+             "--int8 only: the int8 model, once checked, becomes --out itself",
     )
     parser.epilog = (
         "examples:\n  emoview export runs/fer2013 --out fer2013.onnx --int8\n"
-        "  emoview export runs/shipped --out models/emotion.onnx --overwrite   # replace the shipped model (and its sha256 record)"
+        "  emoview export runs/shipped --out models/emotion.onnx --overwrite   # replace the shipped model (and its sha256 record)\n"
+        "  emoview export runs/fer2013 runs/fer2013_wide --flip 1 --out ensemble.onnx   # two runs in one model; the first's crops mirrored too\n"
+        "  emoview export runs/fer2013 runs/fer2013_wide --flip 1 --int8 only --out models/emotion.onnx --overwrite   # the shipped model"
     )
 
 
@@ -49,8 +61,15 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and int8.exists() and not args.overwrite:
         raise InputError(f"{int8} (the --int8 copy of --out) already exists; add --overwrite to replace it, or choose another --out")
     console = Console(highlight=False, markup=False, soft_wrap=True)
-    with stderr.status(f"loading {args.run}"):
-        run_data = load_run(args.run)
+    with stderr.status(f"loading {', '.join(args.run)}"):
+        runs = [load_run(run) for run in args.run]
+    if len(runs) > 1 or args.flip is not None:
+        from emoview.export.combine import combine_runs
+
+        with stderr.status("scoring and calibrating the combined model on the runs' validation items"):
+            run_data = combine_runs(runs, flip=args.flip)
+    else:
+        run_data = runs[0]
     spec = run_data.spec
     staging = out.with_name(f".{out.name}.exporting")
     try:
@@ -67,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):  # nothing to clean up when the folder could not be made
             staging.unlink(missing_ok=True)
 
-    console.print(f"exported {run_data.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB, weights inside)")
+    made_from = " + ".join(str(p) for p in run_data.members) or str(run_data.checkpoint)
+    console.print(f"exported {made_from} -> {out} ({out.stat().st_size / 1e6:.2f} MB, weights inside)")
     if spec.appearance:
         console.print(f"axes: features[batch, time, {spec.feature_size}], crop[batch, 1, {spec.crop}, {spec.crop}], "
                       f"embeddings[batch, time, {spec.embedding}] -> probabilities[batch, {len(spec.labels)}], "
@@ -81,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"parity torch vs ONNX Runtime (T={lengths}): max |Δ| {parity.max_abs_diff:.2e} <= {TOLERANCE:.0e} ({cases})")
     headline = headline_metrics(run_data.rest.get("metrics") or {})
     if headline:
-        console.print("metrics from training: " + ", ".join(f"{k} {_fmt(v)}" for k, v in headline.items()))
+        source = "of the combined model, on the runs' validation items" if run_data.members else "from training"
+        console.print(f"metrics {source}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in headline.items()))
 
     if args.int8 and spec.appearance:
         from emoview.export.checkpoint import load_val_crops
@@ -91,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         if val is None:
             console.print("int8: not written: a fused model's int8 copy is calibrated and checked on the run's "
                           "validation crops (val_features.npz with 'crops'), which this run folder does not have")
+            if args.int8 == "only":
+                _int8_in_place(out, None, console)
             return 0
         with stderr.status("quantizing the convolutions to int8 and measuring"):
             report = quantize_fused_int8(out, int8, val)
@@ -109,7 +132,20 @@ def run(args: argparse.Namespace) -> int:
             report = quantize_int8(out, int8, evaluation, spec.window)
         for line in report.lines():
             console.print(line)
+    if args.int8 == "only":
+        _int8_in_place(out, int8 if report.path else None, console)
     return 0
+
+
+def _int8_in_place(out: Path, int8: Path | None, console: Console) -> None:
+    """`--int8 only`: the checked int8 copy replaces the float32 file (and the shipped model's record)."""
+    if int8 is None:
+        console.print(f"int8: {out} stays float32 (the int8 copy was not written)")
+        return
+    os.replace(int8, out)
+    if is_shipped(out):
+        write_record(out)
+    console.print(f"int8: {out} is now the int8 model")
 
 
 def headline_metrics(metrics: dict) -> dict[str, object]:

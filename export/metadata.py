@@ -27,10 +27,12 @@ def model_metadata(run: Run, quantization: str | None = None) -> dict[str, objec
         "emoview.recipe": rest.get("recipe", {}),
         "emoview.epoch": rest.get("epoch"),
         "emoview.model_config": run.model.config.to_dict(),
-        "emoview.checkpoint_sha256": sha256_of(run.checkpoint),
+        "emoview.checkpoint_sha256": sha256_of(run.checkpoint),  # an ensemble's first member's
         "emoview.created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "emoview.version": emoview_version(),
         "emoview.opset": OPSET,
         "emoview.quantization": quantization or "none (float32)",
     }
+    if run.members:
+        props["emoview.members"] = rest.get("members", [])
     return props

@@ -271,6 +271,10 @@ SMALL_IMAGE = 128  # below this side length, a still is treated as a face crop a
 # settings on FER2013 images the first four miss (mostly profiles): they find 13 of the 46 missed
 # val faces (98.70 % -> 99.07 %) and cost time only on images without a face.
 CROP_ATTEMPTS = ((192, 0.30), (256, 0.50), (160, 0.15), (320, 0.80), (224, 1.20), (128, 0.00), (320, 0.30))
+# then (size, border, degrees) with the framed crop turned: MediaPipe's detector misses heads tilted
+# far to one side. On the 26 FER2013 val faces (FER+ labels) that every attempt above misses, these
+# find 11 (99.22 % -> 99.55 %); again only images without a face pay for them.
+TURNED_ATTEMPTS = tuple((size, border, angle) for angle in (20, -20, 40, -40) for size, border in ((192, 0.30), (256, 0.50)))
 
 
 def frame_crop(image: np.ndarray, size: int, border: float) -> tuple[np.ndarray, float, int]:
@@ -340,11 +344,14 @@ class StillFaceFinder:
         """Faces in a BGR image (`prepared`: unused, for `FaceLandmarker.detect`'s signature)."""
         if max(image.shape[:2]) >= SMALL_IMAGE:
             return self.find_in_photo(image)
-        for size, border in CROP_ATTEMPTS:
+        for size, border, angle in [(size, border, 0) for size, border in CROP_ATTEMPTS] + list(TURNED_ATTEMPTS):
             framed, scale, pad = frame_crop(image, size, border)
-            faces = self._crop.detect(framed)
+            turn = cv2.getRotationMatrix2D((framed.shape[1] / 2, framed.shape[0] / 2), angle, 1.0) if angle else None
+            faces = self._crop.detect(framed if turn is None else cv2.warpAffine(framed, turn, framed.shape[1::-1],
+                                                                                  borderMode=cv2.BORDER_REPLICATE))
             if faces:
-                return [_unframe(face, scale, pad, image.shape) for face in faces]
+                return [_unframe(face if turn is None else _unturn(face, turn, framed.shape), scale, pad, image.shape)
+                        for face in faces]
         return []
 
     def find_in_photo(self, image: np.ndarray) -> list[Face]:
@@ -396,6 +403,17 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _unturn(face: Face, turn: np.ndarray, shape: tuple[int, ...]) -> Face:
+    """A face found in a turned image (`turn`: the 2x3 rotation applied to it), in the unturned image."""
+    back = cv2.invertAffineTransform(turn)
+    points = face.points.copy()
+    points[:, :2] = face.points[:, :2] @ back[:, :2].T + back[:, 2]
+    h, w = shape[:2]
+    x0, y0 = np.floor(points[:, :2].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points[:, :2].max(axis=0)).astype(int)
+    return Face(points=points, blendshapes=face.blendshapes, box=(max(int(x0), 0), max(int(y0), 0), min(int(x1), w - 1), min(int(y1), h - 1)))
 
 
 def _unframe(face: Face, scale: float, pad: float | tuple[float, float], shape: tuple[int, ...]) -> Face:

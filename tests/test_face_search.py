@@ -121,3 +121,38 @@ def test_every_face_of_the_group_still_is_found_once(crowd, face_model):
     assert len(faces) == len(truth) == 7
     for box in truth:
         assert sum(iou(box, face.box) >= 0.7 for face in faces) == 1, box
+
+
+def test_a_head_tilted_far_in_a_small_crop_is_found_by_turning_the_crop(shared, face_model, monkeypatch):
+    """A FER2013 val face (FER+: angry) that none of the upright framings finds: a turned one does,
+    and its landmarks come back to the crop's own pixels (the aligned crop then shows a face)."""
+    from emoview.realtime import faces
+    from emoview.realtime.faces import read_image
+    from emoview.realtime.spec import FeatureSpec
+
+    image = read_image(shared / "data" / "fer2013" / "val" / "angry" / "PublicTest_97098619.jpg")
+    with StillFaceFinder(face_model) as finder:
+        found = finder.find(image)
+        monkeypatch.setattr(faces, "TURNED_ATTEMPTS", ())
+        assert finder.find(image) == []
+    assert len(found) == 1
+    points = found[0].points
+    assert (points[:, :2] > -8).all() and (points[:, :2] < 56).all()  # in the 48x48 crop (a little past its edge)
+    x0, y0, x1, y1 = found[0].box
+    assert 0 <= x0 < x1 <= 47 and 0 <= y0 < y1 <= 47 and (x1 - x0) * (y1 - y0) > 20 * 20
+    spec = FeatureSpec(labels=("a", "b"), crop=48, embedding=8)
+    assert spec.face_crop(image, points).std() > 20
+
+
+def test_unturning_a_face_puts_its_points_back():
+    from emoview.realtime.faces import Face, _unturn
+
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(80, 180, (478, 2)), rng.uniform(-5, 5, 478)]).astype(np.float32)
+    turn = cv2.getRotationMatrix2D((128, 128), 40, 1.0)
+    turned = points.copy()
+    turned[:, :2] = points[:, :2] @ turn[:, :2].T + turn[:, 2]
+    back = _unturn(Face(turned, np.zeros(52, np.float32), (0, 0, 255, 255)), turn, (256, 256, 3))
+    np.testing.assert_allclose(back.points, points, atol=1e-3)
+    assert back.box == (int(np.floor(points[:, 0].min())), int(np.floor(points[:, 1].min())),
+                        int(np.ceil(points[:, 0].max())), int(np.ceil(points[:, 1].max())))

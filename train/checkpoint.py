@@ -1,6 +1,6 @@
 """Checkpoints: the format the exporter relies on, atomic saves, and `load_run` for a run folder.
 
-    {"model_config": ModelConfig.to_dict(), "state_dict": ..., "spec": FeatureSpec.to_json(),
+    {"model_config": ModelConfig.to_dict() (an ensemble's: `train.ensemble`), "state_dict": ..., "spec": FeatureSpec.to_json(),
      "metrics": {...val metrics...}, "data_summary": {...}, "recipe": {...}, "epoch": int}
 
 `last.pt` adds the optimizer, scheduler, RNG states and history, so an interrupted run resumes
@@ -18,7 +18,8 @@ import torch
 
 from emoview.realtime.errors import InputError
 from emoview.realtime.spec import FeatureSpec
-from emoview.train.model import EmotionNet, ModelConfig
+from emoview.train.ensemble import EnsembleNet, network
+from emoview.train.model import EmotionNet
 
 BEST, LAST = "best.pt", "last.pt"
 
@@ -43,13 +44,13 @@ def load(path: Path) -> dict:
         raise InputError(f"{path} is not a readable checkpoint ({exc}); train again") from None
 
 
-def model_from(payload: dict) -> EmotionNet:
-    model = EmotionNet(ModelConfig.from_dict(payload["model_config"]))
+def model_from(payload: dict) -> EmotionNet | EnsembleNet:
+    model = network(payload["model_config"])
     model.load_state_dict(payload["state_dict"])
     return model.eval()
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[EmotionNet, FeatureSpec, dict]:
+def load_run(run_dir: str | os.PathLike) -> tuple[EmotionNet | EnsembleNet, FeatureSpec, dict]:
     """(network in eval mode, its feature spec, everything else in best.pt) from a run folder."""
     path = Path(run_dir)
     path = path if path.suffix == ".pt" else path / BEST

@@ -39,7 +39,7 @@ def default_cache() -> Path:
 
 def settings_tag() -> str:
     """Changing how faces are found must not silently mix old and new entries."""
-    text = f"v{EXTRACT_VERSION}|{faces.SMALL_IMAGE}|{faces.CROP_ATTEMPTS}"
+    text = f"v{EXTRACT_VERSION}|{faces.SMALL_IMAGE}|{faces.CROP_ATTEMPTS}|{faces.TURNED_ATTEMPTS}"
     return "v%d-%s" % (EXTRACT_VERSION, hashlib.sha1(text.encode()).hexdigest()[:8])
 
 
