@@ -109,7 +109,7 @@ def test_predict_refuses_a_model_with_flipped_weight_bytes_in_one_line(stamped, 
 def test_the_damage_is_real_and_an_older_model_without_a_digest_still_loads(tmp_path):
     """Without a digest (exported before it existed) a copy loads: that is the case the digest closes."""
     copy = without_digest(DEFAULT_MODEL, tmp_path / "old.onnx")
-    damaged = flip_weight_bytes(copy, tmp_path / "old-damaged.onnx")
+    damaged = flip_weight_bytes(copy, tmp_path / "old-damaged.onnx", count=200_000)  # half the largest tensor: an ensemble shrugs off a few
     model = EmotionClassifier(copy)
     rng = np.random.default_rng(0)
     windows = rng.standard_normal((16, 1, model.spec.feature_size)).astype(np.float32)
