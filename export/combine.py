@@ -98,4 +98,3 @@ def _predict(model, windows: np.ndarray, crops: np.ndarray | None, batch: int = 
         x = torch.from_numpy(np.ascontiguousarray(windows[start : start + batch], dtype=np.float32))
         out.append((model(x, to_tensor(crops[start : start + batch])) if crops is not None else model(x)).numpy())
     return np.concatenate(out)
-

@@ -258,10 +258,14 @@ def _to_face(norm: np.ndarray, blend: np.ndarray | None, width: int, height: int
     points = norm * np.array([width, height, width], dtype=np.float32)
     if blend is None:
         blend = np.zeros(N_BLENDSHAPES, dtype=np.float32)
+    return Face(points=points, blendshapes=blend, box=points_box(points, width, height))
+
+
+def points_box(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """The box around a face's points, inside a width x height image."""
     x0, y0 = np.floor(points[:, :2].min(axis=0)).astype(int)
     x1, y1 = np.ceil(points[:, :2].max(axis=0)).astype(int)
-    box = (max(int(x0), 0), max(int(y0), 0), min(int(x1), width - 1), min(int(y1), height - 1))
-    return Face(points=points, blendshapes=blend, box=box)
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), width - 1), min(int(y1), height - 1)
 
 
 # -- stills ------------------------------------------------------------------------------------
@@ -410,10 +414,7 @@ def _unturn(face: Face, turn: np.ndarray, shape: tuple[int, ...]) -> Face:
     back = cv2.invertAffineTransform(turn)
     points = face.points.copy()
     points[:, :2] = face.points[:, :2] @ back[:, :2].T + back[:, 2]
-    h, w = shape[:2]
-    x0, y0 = np.floor(points[:, :2].min(axis=0)).astype(int)
-    x1, y1 = np.ceil(points[:, :2].max(axis=0)).astype(int)
-    return Face(points=points, blendshapes=face.blendshapes, box=(max(int(x0), 0), max(int(y0), 0), min(int(x1), w - 1), min(int(y1), h - 1)))
+    return Face(points=points, blendshapes=face.blendshapes, box=points_box(points, shape[1], shape[0]))
 
 
 def _unframe(face: Face, scale: float, pad: float | tuple[float, float], shape: tuple[int, ...]) -> Face:

@@ -14,6 +14,7 @@ from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.spec import FeatureSpec
 from emoview.train.ensemble import EnsembleConfig, EnsembleNet, combine, network
 from emoview.train.model import EmotionNet, ModelConfig
+from stepping import step_frames
 
 FER = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 SPEC = FeatureSpec(labels=FER, window=15, crop=48, embedding=8)
@@ -113,11 +114,7 @@ def test_two_runs_export_as_one_fused_model_that_steps_frame_by_frame(tmp_path):
     t = 4
     feats = rng.standard_normal((1, t, SPEC.feature_size)).astype(np.float32)
     crops = rng.integers(0, 256, (t, 48, 48)).astype(np.uint8)
-    kept = []
-    for i in range(t):
-        earlier = np.stack(kept + [np.zeros(16, np.float32)])[None]
-        probs, new = classifier.step(feats[:, : i + 1], crops[i : i + 1], earlier)
-        kept.append(new[0])
+    probs, kept = step_frames(classifier, feats, crops)
     again, _ = classifier.step(feats, crops[-1:], np.stack(kept)[None])
     assert np.allclose(probs, again, atol=1e-5)
     # a mirrored face gives the same embedding: the flip is inside the model file

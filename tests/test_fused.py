@@ -18,6 +18,7 @@ from emoview.realtime.classifier import EmotionClassifier
 from emoview.realtime.crop import CANONICAL, align_crop, anchor_points, crop_transform
 from emoview.realtime.layouts import LAYOUTS
 from emoview.realtime.spec import FeatureSpec, SpecError
+from stepping import step_frames
 
 FER = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 MESH = LAYOUTS["mp478"]
@@ -127,11 +128,7 @@ def test_fused_step_over_a_window_equals_encoding_every_frame(fused_model):
     t = 5
     feats = rng.standard_normal((1, t, spec.feature_size)).astype(np.float32)
     crops = rng.integers(0, 256, (t, 48, 48)).astype(np.uint8)
-    kept = []
-    for i in range(t):
-        earlier = np.stack(kept + [np.zeros(spec.embedding, np.float32)])[None]
-        probs, new = classifier.step(feats[:, : i + 1], crops[i : i + 1], earlier)
-        kept.append(new[0])
+    probs, kept = step_frames(classifier, feats, crops)
     # each crop's embedding alone, then all of them in one window
     single = [classifier.step(feats[:, :1], crops[i : i + 1], np.zeros((1, 1, spec.embedding), np.float32))[1][0] for i in range(t)]
     assert np.allclose(np.stack(kept), np.stack(single), atol=1e-5)
