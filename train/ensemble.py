@@ -83,10 +83,8 @@ class EnsembleNet(nn.Module):
 
     def logits(self, x: torch.Tensor, crops: torch.Tensor | None = None, embeddings: torch.Tensor | None = None) -> torch.Tensor:
         total = 0.0
-        for member, part in zip(self.members, self._split(embeddings)):
-            fused = member.encoder is not None
-            scores = member.logits(x, crops if fused and part is None else None, part) if fused else member.logits(x)
-            total = total + scores / member.config.temperature
+        for member, part in zip(self.members, self._split(embeddings)):  # a member given its embeddings ignores crops
+            total = total + member.logits(x, crops, part) / member.config.temperature
         return total / len(self.members)
 
     def forward(self, x: torch.Tensor, crops: torch.Tensor | None = None) -> torch.Tensor:

@@ -146,7 +146,7 @@ class EmotionNet(nn.Module):
     def embed(self, crops: torch.Tensor) -> torch.Tensor:
         """(B, E) embeddings of (B, N, N) or (B, 1, N, N) crops."""
         crops = crops if crops.dim() == 4 else crops[:, None]
-        if not (self.config.flip_average and not self.training):
+        if self.training or not self.config.flip_average:
             return self.encoder(crops)
         both = self.encoder(torch.cat([crops, crops.flip(3)]))
         return (both[: crops.shape[0]] + both[crops.shape[0] :]) * 0.5
