@@ -36,6 +36,7 @@ def combine_runs(runs: list[Run], flip: list[int] | None = None) -> Run:
         if _reading(run.spec) != _reading(first.spec):
             raise InputError(f"{run.checkpoint} and {first.checkpoint} read faces differently (their feature specs differ); "
                              "combine runs of the same recipe family")
+    _check_holdouts(runs)
     windows, crops, labels = _shared_val(runs)
     model = combine([run.model for run in runs], flipped)
     spec = replace(first.spec, embedding=model.config.embedding if first.spec.crop else 0)
@@ -58,7 +59,8 @@ def combine_runs(runs: list[Run], flip: list[int] | None = None) -> Run:
     if any(flipped):
         which = "each" if all(flipped) else f"run {', '.join(str(n) for n, f in enumerate(flipped, 1) if f)}'s"
         recipe = {**recipe, "description": f"{recipe.get('description', '')}; {which} crops averaged with their mirror images"}
-    rest = {**first.rest, "recipe": recipe, "members": members,
+    epoch = first.rest.get("epoch") if len(runs) == 1 else [run.rest.get("epoch") for run in runs]
+    rest = {**first.rest, "recipe": recipe, "members": members, "epoch": epoch,
             "metrics": {"val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"], "val_frames": 1,
                         "val": val, "calibration": calibration,
                         "note": f"scored on the {len(labels)} validation faces found; {missed or 0} not found are left out"}}
@@ -70,6 +72,20 @@ def _reading(spec: FeatureSpec) -> dict:
     data = json.loads(spec.to_json())
     data.pop("embedding", None)
     return data
+
+
+def _holdouts(run: Run) -> dict:
+    sources = (run.rest.get("data_summary") or {}).get("sources") or {}
+    return {name: info["holdout_subjects"] for name, info in sources.items() if "holdout_subjects" in info}
+
+
+def _check_holdouts(runs: list[Run]) -> None:
+    """A subject one run held out but another trained on would make the combined model's hold-out
+    score a score on faces it has seen."""
+    for run in runs[1:]:
+        if _holdouts(run) != _holdouts(runs[0]):
+            raise InputError(f"{run.folder} held out other subjects than {runs[0].folder}; train the runs with one "
+                             "train.split_seed (e.g. --seed 1 --set train.split_seed=0)")
 
 
 def _shared_val(runs: list[Run]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

@@ -37,14 +37,15 @@ def tiny(seed: int, channels=(8, 8, 16, 16), crop: int = 48, temperature: float 
     return net.eval()
 
 
-def save_run(folder, net: EmotionNet, spec: FeatureSpec, val_items: int = 40, seed: int = 0):
+def save_run(folder, net: EmotionNet, spec: FeatureSpec, val_items: int = 40, seed: int = 0, held=("S005", "S010")):
     """A run folder as `emoview train` leaves it: best.pt and the validation items it scored."""
     from emoview.train.checkpoint import save
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     save({"model_config": net.config.to_dict(), "state_dict": net.state_dict(), "spec": spec.to_json(),
-          "metrics": {"val_accuracy": 0.5}, "data_summary": {"val": {"items": val_items, "faces_not_found": 2}},
+          "metrics": {"val_accuracy": 0.5}, "data_summary": {"val": {"items": val_items, "faces_not_found": 2},
+                                                     "sources": {"ckplus": {"holdout_subjects": list(held)}}},
           "recipe": {"name": folder.name, "description": f"test run {folder.name}"}, "epoch": 1}, folder / "best.pt")
     arrays = {"windows": rng.standard_normal((val_items, 1, spec.feature_size)).astype(np.float32),
               "labels": np.arange(val_items) % len(FER)}
@@ -109,6 +110,9 @@ def test_two_runs_export_as_one_fused_model_that_steps_frame_by_frame(tmp_path):
     assert config["temperature"] == metrics["calibration"]["temperature"]  # refitted for the ensemble
     assert metrics["val"]["items"] == 40 and [m["checkpoint"] for m in json.loads(meta["emoview.members"])] == [
         str(a / "best.pt"), str(b / "best.pt")]
+    assert json.loads(meta["emoview.epoch"]) == [1, 1]
+    card = emoview("info", "--model", out, "--face-model", tmp_path / "none.task")
+    assert card.returncode == 0 and "best epochs 1, 1" in card.stdout, card.stdout + card.stderr
     # frame by frame with kept embeddings == every frame's crop encoded in one window
     rng = np.random.default_rng(1)
     t = 4
@@ -127,7 +131,9 @@ def test_runs_that_cannot_be_combined_are_refused_in_one_line(tmp_path):
     other = save_run(tmp_path / "other_val", tiny(1), SPEC, val_items=30)
     landmark_spec = FeatureSpec(labels=FER, window=15)
     landmarks = save_run(tmp_path / "landmarks", tiny(2, crop=0), landmark_spec)
+    other_subjects = save_run(tmp_path / "other_subjects", tiny(3), SPEC, held=("S005", "S011"))
     for args, says in (((a, other), "validated on other items"), ((a, landmarks), "read faces differently"),
+                       ((a, other_subjects), "held out other subjects than"),
                        ((landmarks, "--flip"), "--flip is for models that look at the face crop"),
                        ((a, "--flip", "2"), "runs are numbered 1 to 1")):
         done = emoview("export", *args, "--out", tmp_path / "x.onnx")

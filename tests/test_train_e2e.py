@@ -24,6 +24,17 @@ def _train(tmp_path, recipe: str, out, *extra) -> int:
     return main(["train", str(path), "--out", str(out), "--cache", str(tmp_path / "cache"), *SMALL, *extra])
 
 
+def _held_out(tmp_path, shared, face_model, **train) -> list[str]:
+    """The CK+ subjects the tiny recipe holds out with these [train] settings (features cached by `_train`)."""
+    from emoview.train.config import load_recipe, recipe_from_dict
+    from emoview.train.data import build_splits
+
+    data = load_recipe(str(tmp_path / "recipe.toml")).to_dict()
+    data["train"].update(train)
+    splits = build_splits(recipe_from_dict(data), shared / "data", tmp_path / "cache", face_model, 300)
+    return splits.summary["sources"]["ckplus"]["holdout_subjects"]
+
+
 def test_ckplus_happy_vs_surprise_end_to_end(tmp_path, shared, face_model, monkeypatch):
     monkeypatch.setenv("EMOVIEW_FACE_MODEL", str(face_model))
     out = tmp_path / "run"
@@ -37,6 +48,9 @@ def test_ckplus_happy_vs_surprise_end_to_end(tmp_path, shared, face_model, monke
     summary = json.loads((out / "data_summary.json").read_text())
     held = set(summary["sources"]["ckplus"]["holdout_subjects"])
     assert held and summary["val"]["items"] > 0
+    # runs to be averaged into one model differ in seed and hold out the same subjects
+    assert _held_out(tmp_path, shared, face_model, seed=5, split_seed=0) == sorted(held)
+    assert _held_out(tmp_path, shared, face_model, seed=5) != sorted(held)
     model, spec, rest = load_run(out)
     assert not model.training and spec.labels == ("happy", "surprise") and spec.window == 5
     assert {"model_config", "metrics", "data_summary", "recipe", "epoch"} <= set(rest)

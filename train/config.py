@@ -75,7 +75,10 @@ class TrainConfig:
     mirror: float = 0.5  # probability of mirroring a training window
     class_weight_power: float = 0.5  # loss weight per class = (count / mean count) ** -power
     patience: int = 8  # epochs without a better val macro-F1 before stopping
-    seed: int = 0
+    seed: int = 0  # weights' initialisation, batch order and augmentation
+    # which subjects a "split" source holds out (-1: `seed`); runs meant to be averaged into one
+    # model (`emoview export RUN RUN`) share it and differ in `seed`, so no member saw a held-out face
+    split_seed: int = -1
     full_window_prob: float = 0.7  # other batches use a random shorter window (the runtime's start)
     short_window_max: int = 0  # longest of those shorter windows; 0 = window - 1
     val_window: int = 0  # frames per validation window; 0 = the spec's window (`emoview eval` uses 1)
@@ -88,6 +91,10 @@ class TrainConfig:
     epoch_size: int = 0  # windows per epoch; 0 = as many as there are training items
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is what is validated and kept
     autocast: str = ""  # "bf16": train in bfloat16 autocast (2.3x faster for the crop CNN on CPUs with AVX512-BF16)
+
+    @property
+    def holdout_seed(self) -> int:
+        return self.seed if self.split_seed < 0 else self.split_seed
 
 
 @dataclass

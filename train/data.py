@@ -200,7 +200,7 @@ def build_splits(recipe: Recipe, data_root: Path, cache: Path, face_model, limit
         elif source.role == "val":
             val_parts.append(ds)
         elif source.role == "split":
-            held = subject_split(ds.subjects, source.holdout, recipe.train.seed)
+            held = subject_split(ds.subjects, source.holdout, recipe.train.holdout_seed)
             train_parts.append(take(ds, ~held, f"{source.name}/train"))
             extra[f"{source.name}_holdout"] = take(ds, held, f"{source.name}/holdout")
             info["holdout_subjects"] = sorted({str(s) for s, h in zip(ds.subjects, held) if h})

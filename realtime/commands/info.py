@@ -139,7 +139,8 @@ def made_text(metadata: dict[str, str]) -> str:
     if "emoview.version" in metadata:
         facts.append(f"by emoview {metadata['emoview.version']}")
     if "emoview.epoch" in metadata:
-        facts.append(f"best epoch {metadata['emoview.epoch']}")
+        epoch = metadata["emoview.epoch"]  # a list for an ensemble: each member's
+        facts.append(f"best epochs {', '.join(map(str, json.loads(epoch)))}" if epoch.startswith("[") else f"best epoch {epoch}")
     if "emoview.opset" in metadata:
         facts.append(f"opset {metadata['emoview.opset']}")
     if "emoview.quantization" in metadata:
