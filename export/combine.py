@@ -12,7 +12,6 @@ import json
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from emoview.export.checkpoint import Run, load_val_crops, load_val_features
 from emoview.realtime.errors import InputError
@@ -105,12 +104,9 @@ def _shared_val(runs: list[Run]) -> tuple[np.ndarray, np.ndarray | None, np.ndar
     return windows, crops, labels
 
 
-@torch.no_grad()
 def _predict(model, windows: np.ndarray, crops: np.ndarray | None, batch: int = 512) -> np.ndarray:
-    from emoview.train.crop_augment import to_tensor
+    from emoview.train.evaluate import forward
 
-    out = []
-    for start in range(0, len(windows), batch):
-        x = torch.from_numpy(np.ascontiguousarray(windows[start : start + batch], dtype=np.float32))
-        out.append((model(x, to_tensor(crops[start : start + batch])) if crops is not None else model(x)).numpy())
-    return np.concatenate(out)
+    model.eval()
+    return np.concatenate([forward(model, windows[i : i + batch], None if crops is None else crops[i : i + batch])
+                           for i in range(0, len(windows), batch)])

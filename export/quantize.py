@@ -106,10 +106,6 @@ def quantize_int8(fp32_path: Path, out: Path, evaluation: EvalSet, window: int) 
                 quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=list(ops), weight_type=QuantType.QInt8)
             finally:
                 logging.getLogger().setLevel(quiet)
-            proto = onnx.load(str(tmp))
-            set_metadata(proto, {**props, "emoview.quantization": f"dynamic int8 weights ({', '.join(ops)}), onnxruntime"})
-            onnx.save(proto, str(tmp))
-            check_saved_graph(tmp)
             int8_probs = predict_all(tmp, evaluation.windows)
             agreement = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
             int8_accuracy = accuracy(int8_probs, evaluation.labels) if evaluation.labels is not None else None
@@ -119,6 +115,9 @@ def quantize_int8(fp32_path: Path, out: Path, evaluation: EvalSet, window: int) 
             if int8_accuracy is None and agreement < MIN_AGREEMENT:
                 report.rejected.append(f"quantizing {', '.join(ops)} changes {1 - agreement:.1%} of top-1 answers; not used")
                 continue
+            measured = "" if int8_accuracy is None else (
+                f"; accuracy {int8_accuracy:.3f} (float32 {report.fp32_accuracy:.3f}) on {len(evaluation.labels)} validation windows")
+            _write_card(tmp, props, f"dynamic int8 weights ({', '.join(ops)}), onnxruntime{measured}")
             os.replace(tmp, out)
             report.path, report.ops, report.agreement, report.int8_accuracy = out, ops, agreement, int8_accuracy
             report.max_abs_diff = float(np.abs(int8_probs - fp32_probs).max())
@@ -174,16 +173,14 @@ def quantize_fused_int8(fp32_path: Path, out: Path, val: CropSet, max_drop: floa
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         finally:
             logging.getLogger().setLevel(quiet)
-        proto = onnx.load(str(tmp))
-        set_metadata(proto, {**props, "emoview.quantization": (
-            f"static int8 convolutions (QDQ, per-channel weights, activations calibrated on {len(calibration)} face crops), onnxruntime")})
-        onnx.save(proto, str(tmp))
-        check_saved_graph(tmp)
         int8_probs = _predict_fused(tmp, val, checked, embedding)
         int8_accuracy = accuracy(int8_probs, val.labels[checked])
         if report.fp32_accuracy - int8_accuracy > max_drop:
             report.rejected.append(f"quantizing the convolutions costs {report.fp32_accuracy - int8_accuracy:.4f} accuracy; not used")
             return report
+        _write_card(tmp, props, f"static int8 convolutions (QDQ, per-channel weights, activations calibrated on {len(calibration)} "
+                    f"face crops), onnxruntime; accuracy {int8_accuracy:.3f} (float32 {report.fp32_accuracy:.3f}) on the "
+                    f"{len(checked)} odd-numbered validation items")
         os.replace(tmp, out)
         report.path, report.int8_accuracy = out, int8_accuracy
         report.agreement = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
@@ -194,6 +191,15 @@ def quantize_fused_int8(fp32_path: Path, out: Path, val: CropSet, max_drop: floa
     finally:
         tmp.unlink(missing_ok=True)
     return report
+
+
+def _write_card(path: Path, props: dict[str, str], quantization: str) -> None:
+    """The card's metrics (`emoview.metrics`) are the float32 model's; the int8 copy keeps them and
+    says in `emoview.quantization` what it measured itself."""
+    proto = onnx.load(str(path))
+    set_metadata(proto, {**props, "emoview.quantization": quantization})
+    onnx.save(proto, str(path))
+    check_saved_graph(path)
 
 
 def _metadata(path: Path) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -231,7 +232,8 @@ def test_export_int8_in_a_subprocess_reports_the_accuracy_change(run_dir, tmp_pa
     assert "validation windows from" in done.stdout and "int8: accuracy" in done.stdout
     assert "int8: latency" in done.stdout
     classifier = EmotionClassifier(int8)
-    assert "int8" in classifier.metadata["emoview.quantization"]
+    report = re.search(r"int8: accuracy (\d\.\d+) vs float32 (\d\.\d+)", done.stdout)
+    assert f"accuracy {float(report[1]):.3f} (float32 {float(report[2]):.3f}) on" in classifier.metadata["emoview.quantization"]
     assert classifier.predict(np.zeros((4, 90, SPEC.feature_size))).shape == (4, len(FER_LABELS))
     check_saved_graph(int8)
 

@@ -308,6 +308,7 @@ def test_int8_copy_of_a_fused_model_runs_its_convolutions_in_int8_or_is_refused(
     assert len(convs) >= 8 and all(set(node.input[:2]) <= dequantized for node in convs)  # int8 input and weights
     int8 = EmotionClassifier(out)  # loads: the weights digest was recomputed, the spec carried over
     assert int8.spec == spec and "static int8" in int8.metadata["emoview.quantization"]
+    assert f"accuracy {report.int8_accuracy:.3f} (float32 1.000) on the 32 odd-numbered" in int8.metadata["emoview.quantization"]
     probabilities, embedding = int8.step(windows[:4], crops[:4], np.zeros((4, 1, spec.embedding), np.float32))
     assert np.allclose(probabilities.sum(1), 1.0, atol=1e-4) and embedding.shape == (4, spec.embedding)
 

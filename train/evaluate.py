@@ -14,10 +14,16 @@ import torch
 
 
 @torch.no_grad()
-def predict(model, ds, ctx, frames: int, batch: int = 512) -> np.ndarray:
-    """Class probabilities (N, C) for every item/window of a set, without augmentation."""
+def forward(model, windows: np.ndarray, crops: np.ndarray | None) -> np.ndarray:
+    """One batch through a landmark-only model (`crops` None) or a fused one, as class probabilities."""
     from emoview.train.crop_augment import to_tensor
 
+    x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+    return (model(x, to_tensor(crops)) if crops is not None else model(x)).numpy()
+
+
+def predict(model, ds, ctx, frames: int, batch: int = 512) -> np.ndarray:
+    """Class probabilities (N, C) for every item/window of a set, without augmentation."""
     model.eval()
     fused = getattr(model, "encoder", None) is not None
     crops = getattr(ds, "crops", None)
@@ -28,8 +34,7 @@ def predict(model, ds, ctx, frames: int, batch: int = 512) -> np.ndarray:
     out = []
     for start in range(0, len(ds), batch):
         idx = np.arange(start, min(start + batch, len(ds)))
-        x = torch.from_numpy(ds.windows(idx, frames, None, ctx, False))
-        out.append((model(x, to_tensor(crops[idx])) if fused else model(x)).numpy())
+        out.append(forward(model, ds.windows(idx, frames, None, ctx, False), crops[idx] if fused else None))
     return np.concatenate(out) if out else np.zeros((0, model.config.classes), np.float32)
 
 
