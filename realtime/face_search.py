@@ -138,7 +138,7 @@ class FaceSearch:
     def __init__(self, task_path: str | os.PathLike, min_face: int = MIN_FACE, min_confidence: float = 0.5) -> None:
         from mediapipe.tasks.python import BaseOptions, vision
 
-        from emoview.realtime.faces import quiet_native_stderr
+        from emoview.realtime.faces import native_start
 
         self.min_face = int(min_face)
         options = vision.FaceDetectorOptions(
@@ -147,8 +147,9 @@ class FaceSearch:
             min_detection_confidence=min_confidence,
         )
         self._lock = threading.Lock()
+        self._detector = None
         try:
-            with quiet_native_stderr():
+            with native_start(self.close):
                 self._detector = vision.FaceDetector.create_from_options(options)
                 self._detector.detect(_mp_rgb(np.zeros((64, 64, 3), np.uint8)))  # start-up chatter and allocations, quietly
         except (RuntimeError, ValueError) as exc:

@@ -19,6 +19,7 @@ import numpy as np
 
 from emoview.realtime.cores import threads_started
 from emoview.realtime.errors import ModelError
+from emoview.realtime.signals import deferring_signals
 from emoview.realtime.spec import N_BLENDSHAPES
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -30,27 +31,58 @@ if not os.environ.get("EMOVIEW_DEBUG"):
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
+_quiet = threading.Lock()
+_quiet_depth = 0  # quiet blocks open now, in any thread: fd 2 is restored when the last one ends
+_real_stderr = -1  # a copy of fd 2 while it points at /dev/null
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Silence MediaPipe's C++ start-up chatter (glog/absl/TFLite write straight to fd 2).
 
-    Only wraps model loading and the first inference; Python errors still surface as exceptions.
+    Only wraps model loading, the first inference and closing; Python errors still surface as
+    exceptions. fd 2 is the process's: blocks in several threads (the discovery thread readies a
+    landmarker while a finder starts) share one redirection, so the last to end restores it.
     """
+    global _quiet_depth, _real_stderr
     if os.environ.get("EMOVIEW_DEBUG"):
         yield
         return
+    with _quiet:
+        if _quiet_depth == 0:
+            try:
+                _real_stderr = os.dup(2)
+                with open(os.devnull, "wb") as null:
+                    os.dup2(null.fileno(), 2)
+            except OSError:
+                _real_stderr = -1
+        _quiet_depth += 1
     try:
-        saved = os.dup(2)
-    except OSError:
         yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        with _quiet:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _real_stderr >= 0:
+                os.dup2(_real_stderr, 2)
+                os.close(_real_stderr)
+                _real_stderr = -1
+
+
+@contextlib.contextmanager
+def native_start(close):
+    """The start-up of a MediaPipe task (create, warm up): quiet, and whole or closed.
+
+    A Ctrl-C acts once the block is done (`deferring_signals`): raised as MediaPipe's create call
+    returns, or before the caller holds the task, it left a running graph that nobody closed, whose
+    threads logged over our last line. On any error or interrupt, `close()` runs, quietly too.
+    """
+    try:
+        with deferring_signals(), quiet_native_stderr():
+            yield
+    except BaseException:
+        with quiet_native_stderr():
+            close()
+        raise
 
 
 @dataclass
@@ -85,20 +117,21 @@ class FaceLandmarker:
         )
         self._landmarker = None
         self._lock = threading.Lock()  # one call at a time: inference, or closing
+        self._video = video
+        self._last_ts = 0  # the warm-up frame uses timestamp 0
         try:
-            with quiet_native_stderr(), threads_started() as started:
-                try:
-                    self._landmarker = vision.FaceLandmarker.create_from_options(options)
-                    self._warm_up(video)
-                except BaseException:  # e.g. Ctrl-C during start-up: its graph threads stop here, quietly
-                    self.close()
-                    raise
+            with native_start(self.close), threads_started() as started:
+                self._started = started  # filled as the block ends, still inside `native_start`
+                self._landmarker = vision.FaceLandmarker.create_from_options(options)
+                self._warm_up(video)
+                self._direct = _DirectResults.bind(self._landmarker, video)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"MediaPipe cannot load face model {model_path}: {exc}") from None
-        self._video = video
-        self._last_ts = 0  # the warm-up frame used timestamp 0
-        self.graph_threads = frozenset(started)  # MediaPipe's threads for this landmarker (`cores.CoreSplit`)
-        self._direct = _DirectResults.bind(self._landmarker, video)
+
+    @property
+    def graph_threads(self) -> frozenset[int]:
+        """MediaPipe's threads for this landmarker (`cores.CoreSplit`)."""
+        return frozenset(self._started)
 
     def _warm_up(self, video: bool) -> None:
         """One inference on a blank frame, so first-call logs and allocations happen here, quietly."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
-from emoview.realtime.faces import FaceLandmarker
+from emoview.realtime.face_search import FaceSearch
+from emoview.realtime.faces import FaceLandmarker, quiet_native_stderr
+from emoview.realtime.signals import handling_stop_signals
 
 
 def _frames(path, count):
@@ -79,3 +85,42 @@ def test_threaded_session_hands_the_main_thread_no_mediapipe_images(face_model, 
         stats = Session(source, analyzer, on_result=lambda result: seen.append(result.frame.prepared)).run()
     assert stats.frames == 72 and stats.frames_with_faces > 60  # the prepared images were used
     assert seen == [None] * 72
+
+
+@pytest.mark.parametrize("task", ["FaceLandmarker", "FaceDetector"])
+def test_a_stop_signal_while_mediapipe_makes_its_graph_acts_once_the_graph_is_ours_to_close(face_model, monkeypatch, task):
+    """Ctrl-C or SIGTERM during MediaPipe's create call: Python runs the handler as the C call returns,
+    before MediaPipe's wrapper holds the graph. Raised there, the graph would run on unclosed (in
+    CI its threads then logged over the CLI's last line, "emoview: interrupted")."""
+    from mediapipe.tasks.python import vision
+
+    made, closed = [], []
+    mediapipe_task = getattr(vision, task)
+    wrap, close = mediapipe_task.__init__, mediapipe_task.close
+
+    def init(self, *args, **kwargs):
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # handled here, in the main thread
+        wrap(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(mediapipe_task, "__init__", init)
+    monkeypatch.setattr(mediapipe_task, "close", lambda self: (closed.append(self), close(self))[1])
+    with handling_stop_signals() as signals, pytest.raises(KeyboardInterrupt):
+        FaceLandmarker(face_model, video=True) if task == "FaceLandmarker" else FaceSearch(face_model)
+    assert signals.received == 1
+    assert len(made) == 1 and closed[:1] == made  # the interrupt came after the wrapper, and it closed the graph
+
+
+def test_quiet_blocks_that_overlap_in_two_threads_give_fd_2_back(monkeypatch):
+    """The discovery thread readies a landmarker while another starts: fd 2 is the process's, and
+    each block restoring what it found would leave it on /dev/null for good."""
+    monkeypatch.delenv("EMOVIEW_DEBUG", raising=False)
+    where = lambda: (os.fstat(2).st_dev, os.fstat(2).st_ino)  # noqa: E731
+    before, null = where(), (os.stat(os.devnull).st_dev, os.stat(os.devnull).st_ino)
+    first, second = quiet_native_stderr(), quiet_native_stderr()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first to start ends first
+    assert where() == null  # the second block is still quiet
+    second.__exit__(None, None, None)
+    assert where() == before
