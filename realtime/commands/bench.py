@@ -246,8 +246,10 @@ def _cpu_name() -> str:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def ms_text(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def figure_text(value, whole_from: float = 100) -> str:
+    """A figure with a tenth below `whole_from` and none above: 24.4 ms, 105 fps, 9.7/10 faces (a
+    tenth of 105 fps tells nothing, and the overview then fits 80 columns whatever the machine)."""
+    return "-" if value is None else f"{value:.1f}" if abs(value) < whole_from else f"{value:.0f}"
 
 
 SHARED_CORES = 0.3  # other processes' CPU, in cores, above which a run's numbers are pessimistic
@@ -262,7 +264,7 @@ def machine_was_shared(run: dict) -> bool:
 def others_cores_text(run: dict) -> str:
     """Other processes' CPU during the run / its floor, in cores."""
     cores = run["other_processes_cores"]
-    return "/".join("-" if cores[k] is None else f"{cores[k]:.2f}" for k in ("run", "floor"))
+    return "/".join(figure_text(cores[k], whole_from=10) for k in ("run", "floor"))  # tenths: SHARED_CORES is 0.3
 
 
 def print_tables(report: dict, console: Console | None = None) -> None:
@@ -276,13 +278,13 @@ def print_tables(report: dict, console: Console | None = None) -> None:
         latency = run["latency"]
         overview.add_row(
             run["name"],
-            f"{run['end_to_end_fps']:.1f}",
-            f"{run['landmarker_fps']:.1f}",
+            figure_text(run["end_to_end_fps"]),
+            figure_text(run["landmarker_fps"]),
             f"{run['ratio_to_landmarker']:.2f}" if run["ratio_to_landmarker"] is not None else "-",
-            f"{run['faces_per_frame']:.1f}/{run['landmarker']['faces_per_frame']:.1f}",
-            ms_text(latency["p50_ms"]),
-            ms_text(latency["p95_ms"]),
-            ms_text(latency["p99_ms"]),
+            f"{figure_text(run['faces_per_frame'], 10)}/{figure_text(run['landmarker']['faces_per_frame'], 10)}",
+            figure_text(latency["p50_ms"]),
+            figure_text(latency["p95_ms"]),
+            figure_text(latency["p99_ms"]),
             str(run["dropped"]) if run["paced"] or not report["input"]["video"] else "-",
             f"{run['cpu']['cores_used']:.2f}",
             f"[yellow]{others_cores_text(run)}[/]" if machine_was_shared(run) else others_cores_text(run),
@@ -294,9 +296,9 @@ def print_tables(report: dict, console: Console | None = None) -> None:
     for stage, summary in report["stages"].items():
         if summary["samples"]:
             name = "decode/capture" if stage == "decode" else stage
-            stages.add_row(name, *(ms_text(summary[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
+            stages.add_row(name, *(figure_text(summary[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
     detect = report["landmarker"]["detect"]
-    stages.add_row("[dim]landmarker alone[/]", *(ms_text(detect[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
+    stages.add_row("[dim]landmarker alone[/]", *(figure_text(detect[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms")))
     console.print(stages)
     busy = any(machine_was_shared(run) for run in runs)
     console.print(
