@@ -136,10 +136,9 @@ class FaceSearch:
     """
 
     def __init__(self, task_path: str | os.PathLike, min_face: int = MIN_FACE, min_confidence: float = 0.5) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision
+        from emoview.realtime.faces import mediapipe_tasks, native_start
 
-        from emoview.realtime.faces import native_start
-
+        BaseOptions, vision = mediapipe_tasks()
         self.min_face = int(min_face)
         options = vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_buffer=detector_model(task_path)),

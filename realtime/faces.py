@@ -68,6 +68,19 @@ def quiet_native_stderr():
                 _real_stderr = -1
 
 
+def mediapipe_tasks():
+    """MediaPipe's task API, `(BaseOptions, vision)`, imported with stop signals deferred.
+
+    The import pulls in matplotlib (for MediaPipe's drawing utilities); a Ctrl-C landing while
+    matplotlib's compiled font module started left it half made, and the process then aborted
+    as it exited ("Fatal Python error: PyThreadState_Get") instead of exiting 130. The wait is
+    the import's, about a second, once per process.
+    """
+    with deferring_signals():
+        from mediapipe.tasks.python import BaseOptions, vision
+    return BaseOptions, vision
+
+
 @contextlib.contextmanager
 def native_start(close):
     """The start-up of a MediaPipe task (create, warm up): quiet, and whole or closed.
@@ -104,8 +117,7 @@ class FaceLandmarker:
         video: bool = True,
         min_confidence: float = 0.5,
     ) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision
-
+        BaseOptions, vision = mediapipe_tasks()
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(model_path)),
             running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,

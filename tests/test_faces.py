@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import cv2
@@ -124,3 +126,27 @@ def test_quiet_blocks_that_overlap_in_two_threads_give_fd_2_back(monkeypatch):
     assert where() == null  # the second block is still quiet
     second.__exit__(None, None, None)
     assert where() == before
+
+
+def test_a_stop_signal_during_mediapipes_import_acts_once_the_import_is_done():
+    """MediaPipe's import pulls in matplotlib; a Ctrl-C inside its compiled font module's start made
+    the process abort at exit. The signal waits for the import, then stops as usual."""
+    code = (
+        "import signal, sys, threading\n"
+        "from emoview.realtime.signals import handling_stop_signals\n"
+        "from emoview.realtime.faces import mediapipe_tasks\n"
+        "class SignalInsideMatplotlib:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'matplotlib.ft2font':\n"
+        "            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)\n"
+        "sys.meta_path.insert(0, SignalInsideMatplotlib())\n"
+        "with handling_stop_signals():\n"
+        "    try:\n"
+        "        mediapipe_tasks()\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('stopped after', sorted(m for m in ('matplotlib.ft2font', 'mediapipe.tasks.python.vision') if m in sys.modules))\n"
+        "        sys.exit(130)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert done.stdout.strip() == "stopped after ['matplotlib.ft2font', 'mediapipe.tasks.python.vision']", done.stdout
