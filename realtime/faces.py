@@ -50,12 +50,7 @@ def quiet_native_stderr():
         return
     with _quiet:
         if _quiet_depth == 0:
-            try:
-                _real_stderr = os.dup(2)
-                with open(os.devnull, "wb") as null:
-                    os.dup2(null.fileno(), 2)
-            except OSError:
-                _real_stderr = -1
+            _real_stderr = _silence_fd2()
         _quiet_depth += 1
     try:
         yield
@@ -66,6 +61,21 @@ def quiet_native_stderr():
                 os.dup2(_real_stderr, 2)
                 os.close(_real_stderr)
                 _real_stderr = -1
+
+
+def _silence_fd2() -> int:
+    """fd 2 to /dev/null; a copy of what it was (-1: left as it was, e.g. out of descriptors)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return -1
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+    except OSError:
+        os.close(saved)
+        return -1
+    return saved
 
 
 def mediapipe_tasks():

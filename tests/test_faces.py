@@ -1,4 +1,5 @@
-"""The landmarker reads MediaPipe's C results directly; it must give exactly what the public API gives."""
+"""The landmarker reads MediaPipe's C results directly; it must give exactly what the public API gives.
+And MediaPipe's start-up (import, create, warm-up) is quiet on fd 2 and never cut in two by a Ctrl-C."""
 
 from __future__ import annotations
 
