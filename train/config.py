@@ -91,6 +91,8 @@ class TrainConfig:
     epoch_size: int = 0  # windows per epoch; 0 = as many as there are training items
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is what is validated and kept
     autocast: str = ""  # "bf16": train in bfloat16 autocast (2.3x faster for the crop CNN on CPUs with AVX512-BF16)
+    mix: str = ""  # "mixup" | "cutmix": mix each training item with another of its batch (`train.mixing`); "" = off
+    mix_alpha: float = 0.2  # with mix: the mixing weight is Beta(mix_alpha, mix_alpha)
 
     @property
     def holdout_seed(self) -> int:

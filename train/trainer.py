@@ -157,9 +157,12 @@ def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from emoview.train.crop_augment import augment_crops
+    from emoview.train.mixing import KINDS, mix_batch
 
     if cfg.autocast not in ("", "bf16"):
         raise InputError(f"[train] autocast must be \"\" or \"bf16\", not {cfg.autocast!r}")
+    if cfg.mix not in KINDS:
+        raise InputError(f"[train] mix must be \"\", \"mixup\" or \"cutmix\", not {cfg.mix!r}")
     crops = getattr(train, "crops", None) if model.encoder is not None else None
 
     model.train()
@@ -178,6 +181,7 @@ def _one_epoch(model, train, ctx, rng, optimizer, scheduler, weights, cfg, epoch
             x = torch.from_numpy(train.windows(idx, frames, rng, ctx, True, flip=flip)).to(device)
             target = torch.from_numpy(train.target[idx]).to(device)
             batch_crops = None if crops is None else augment_crops(crops[idx], flip, rng, crop_cfg).to(device)
+            x, batch_crops, target = mix_batch(x, batch_crops, target, rng, cfg.mix, cfg.mix_alpha)
             autocast = torch.autocast(device, dtype=torch.bfloat16) if cfg.autocast == "bf16" else contextlib.nullcontext()
             with autocast:
                 logits = model.logits(x, batch_crops)
