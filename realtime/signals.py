@@ -22,6 +22,7 @@ run from Python.
   module-lock callback) was lost: the run went on to its end and exited 0. It is raised again, in
   the main thread, a moment later. Other such reports after a stop signal are the complaints of
   cleanup code the interrupt cut short (ctypes' temporary file closed twice), and stay quiet.
+  Raised again inside a `deferring()` block, it too waits for the block's end.
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ class StopSignals:
         self.report = sys.unraisablehook  # how other unraisable exceptions are reported
 
     def __call__(self, signum, frame) -> None:
-        if self._again:
+        if self._again:  # not counted again: `received` has it from its first landing
             self._again = False
-            if not self._finalizing:
-                raise KeyboardInterrupt
-            return
+            if self._finalizing:
+                return
+            if self._deferring:
+                self._deferred = True
+                return
+            raise KeyboardInterrupt
         self.received += 1
         if self.holding:
             self.held += 1

@@ -136,6 +136,17 @@ def test_a_keyboard_interrupt_python_swallowed_in_a_finalizer_is_raised_again():
         assert (signals.received, signals.held) == (3, 1)
 
 
+def test_a_swallowed_interrupt_raised_again_inside_a_deferring_block_waits_for_its_end():
+    with handling_stop_signals() as signals:
+        finished = False
+        with pytest.raises(KeyboardInterrupt):
+            Finalized(lambda: send(signal.SIGTERM))  # swallowed; raised again 10 ms later...
+            with deferring_signals():
+                time.sleep(0.5)  # ...which lands here
+                finished = True
+        assert finished and signals.received == 1
+
+
 def test_after_a_signal_what_cleanup_code_raises_is_quiet_and_before_it_is_reported(monkeypatch):
     def complain():
         raise FileNotFoundError("a temporary file the interrupt had already removed")
