@@ -217,6 +217,9 @@ def test_eval_scores_against_ferplus_votes_and_counts_what_it_left_out(tmp_path,
     result = json.loads(out.read_text())
     assert result["images"] == 2 and result["left_out"] == {"tie": 1, "not a face": 1}
     assert [item["true"] for item in result["items"]] == ["neutral", "happy"]
+    for item in result["items"]:  # each image's probabilities, the label their top class
+        assert item["face"] and abs(sum(item["probabilities"].values()) - 1.0) < 1e-4
+        assert item["label"] == max(item["probabilities"], key=item["probabilities"].get)
     assert "folder_labels" in result
 
 

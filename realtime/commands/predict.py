@@ -388,8 +388,9 @@ def eval_payload(classifier, scores: Scores, root, results, predicted, truth, sk
             "columns": [*labels, NO_FACE],
             "matrix": scores.confusion.tolist(),
         },
-        "items": [
-            {"path": r.path, "true": labels[t], "face": r.face, "label": labels[p] if p >= 0 else None}
+        "items": [  # with the probabilities, so scores of another kind (or of several models) need no second run
+            {"path": r.path, "true": labels[t], "face": r.face, "label": labels[p] if p >= 0 else None,
+             "probabilities": None if r.probabilities is None else {n: float(q) for n, q in zip(labels, r.probabilities)}}
             for r, t, p in zip(results, truth, predicted)
         ],
     }
