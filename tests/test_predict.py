@@ -157,7 +157,8 @@ def test_eval_on_a_tiny_folder(eval_folder, random_model, face_model, tmp_path, 
     assert matrix.sum() == 7 and matrix[FER_LABELS.index("sad"), -1] == 1
     items = result["items"]
     blank = [item for item in items if item["path"].endswith("zz_blank.png")]
-    assert blank == [{"path": str(eval_folder / "sad" / "zz_blank.png"), "true": "sad", "face": False, "label": None}]
+    assert blank == [{"path": str(eval_folder / "sad" / "zz_blank.png"), "true": "sad", "face": False, "label": None,
+                      "probabilities": None}]
     correct = sum(item["label"] == item["true"] for item in items)
     assert result["accuracy"] == pytest.approx(correct / 7)
 
