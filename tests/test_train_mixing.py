@@ -41,7 +41,7 @@ def test_mixup_blends_items_crops_and_targets_with_one_weight():
     assert torch.allclose(mt.sum(1), torch.ones(len(target)))
 
 
-def test_a_crop_only_model_with_no_crops_still_mixes_its_windows():
+def test_a_landmark_only_model_with_no_crops_still_mixes_its_windows():
     x, _, target = _batch()
     mx, mc, mt = mix_batch(x, None, target, np.random.default_rng(1), "cutmix", 0.4)
     lam, partner = _draws(1, 0.4, len(target))

@@ -46,5 +46,5 @@ def _paste(crops: torch.Tensor, partner: torch.Tensor, lam: float, rng: np.rando
     top, bottom = max(cy - ch // 2, 0), min(cy + (ch + 1) // 2, h)
     left, right = max(cx - cw // 2, 0), min(cx + (cw + 1) // 2, w)
     mixed = crops.clone()
-    mixed[..., top:bottom, left:right] = crops[partner][..., top:bottom, left:right]
+    mixed[..., top:bottom, left:right] = crops[partner, ..., top:bottom, left:right]
     return mixed, 1.0 - (bottom - top) * (right - left) / (h * w)

@@ -150,11 +150,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def probabilities_by_label(probabilities: np.ndarray | None, labels: tuple[str, ...]) -> dict | None:
+    """JSON's form of one face's probabilities (None: no face); predict and eval write the same."""
+    return None if probabilities is None else {name: float(p) for name, p in zip(labels, probabilities)}
+
+
 def face_item(face: StillFace, labels: tuple[str, ...]) -> dict:
     return {
         "box": [int(v) for v in face.box],
         "label": labels[int(np.argmax(face.probabilities))],
-        "probabilities": {name: float(p) for name, p in zip(labels, face.probabilities)},
+        "probabilities": probabilities_by_label(face.probabilities, labels),
     }
 
 
@@ -390,7 +395,7 @@ def eval_payload(classifier, scores: Scores, root, results, predicted, truth, sk
         },
         "items": [  # with the probabilities, so scores of another kind (or of several models) need no second run
             {"path": r.path, "true": labels[t], "face": r.face, "label": labels[p] if p >= 0 else None,
-             "probabilities": None if r.probabilities is None else {n: float(q) for n, q in zip(labels, r.probabilities)}}
+             "probabilities": probabilities_by_label(r.probabilities, labels)}
             for r, t, p in zip(results, truth, predicted)
         ],
     }
