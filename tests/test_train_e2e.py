@@ -140,6 +140,21 @@ def test_missing_data_is_one_line(tmp_path, capsys):
     assert "built-in recipes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("settings, message", [
+    (['train.mix="mixp"'], "[train] mix must be one of '', 'mixup', 'cutmix', not 'mixp'"),
+    (['train.autocast="fp16"'], "[train] autocast must be one of '', 'bf16', not 'fp16'"),
+    (['train.inputs="crops"'], "[train] inputs must be one of 'both', 'landmarks', 'blendshapes', 'crop', not 'crops'"),
+    (['train.mix="mixup"', "train.mix_alpha=0"], "[train] mix_alpha must be above 0 with mix = 'mixup', not 0"),
+])
+def test_a_bad_choice_is_refused_before_any_data_is_read(tmp_path, capsys, settings, message):
+    # the data folder does not exist: the setting is refused first, not after minutes of loading
+    args = ["train", "fer2013", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run")]
+    assert main(args + [a for setting in settings for a in ("--set", setting)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "run").exists()
+
+
 def test_recipes_parse_and_match_the_seeds():
     from emoview.train.config import available, load_recipe, spec_of
 

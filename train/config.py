@@ -15,6 +15,14 @@ from emoview.train.augment import Motion
 
 RECIPES = Path(__file__).with_name("recipes")
 
+# The settings that name one of a few choices, checked when the recipe is read (after --set), so a
+# typo is refused in one line before minutes of data loading, not at the first epoch.
+CHOICES = {
+    "inputs": ("both", "landmarks", "blendshapes", "crop"),
+    "autocast": ("", "bf16"),
+    "mix": ("", "mixup", "cutmix"),
+}
+
 
 @dataclass
 class Source:
@@ -93,6 +101,14 @@ class TrainConfig:
     autocast: str = ""  # "bf16": train in bfloat16 autocast (2.3x faster for the crop CNN on CPUs with AVX512-BF16)
     mix: str = ""  # "mixup" | "cutmix": mix each training item with another of its batch (`train.mixing`); "" = off
     mix_alpha: float = 0.2  # with mix: the mixing weight is Beta(mix_alpha, mix_alpha)
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                shown = ", ".join(repr(a) for a in allowed)
+                raise InputError(f"[train] {name} must be one of {shown}, not {getattr(self, name)!r}")
+        if self.mix and self.mix_alpha <= 0:
+            raise InputError(f"[train] mix_alpha must be above 0 with mix = {self.mix!r}, not {self.mix_alpha}")
 
     @property
     def holdout_seed(self) -> int:

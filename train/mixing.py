@@ -18,13 +18,10 @@ import math
 import numpy as np
 import torch
 
-KINDS = ("", "mixup", "cutmix")
-
-
 def mix_batch(
     x: torch.Tensor, crops: torch.Tensor | None, target: torch.Tensor, rng: np.random.Generator, kind: str, alpha: float
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Mix each item of the batch with a random partner; returns (x, crops, target). `kind` is one of KINDS."""
+    """Mix each item of the batch with a random partner; returns (x, crops, target). `kind`: "" (off), "mixup" or "cutmix" (`config.CHOICES`)."""
     if not kind or alpha <= 0 or len(target) < 2:
         return x, crops, target
     lam = float(rng.beta(alpha, alpha))
