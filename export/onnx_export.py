@@ -90,6 +90,18 @@ def _trace_to_onnx(model: torch.nn.Module, spec: FeatureSpec, path: Path) -> Non
             opset_version=OPSET,
             dynamo=False,
         )
+    _keep_features_input(path, spec)
+
+
+def _keep_features_input(path: Path, spec: FeatureSpec) -> None:
+    """Put back the landmark input a crop-only network never reads: the exporter drops unused
+    inputs, and the runtime feeds every model the same inputs whatever it reads of them."""
+    proto = onnx.load(str(path))
+    if any(i.name == INPUT_NAME for i in proto.graph.input):
+        return
+    features = onnx.helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, [BATCH_AXIS, TIME_AXIS, spec.feature_size])
+    proto.graph.input.insert(0, features)
+    onnx.save(proto, str(path))
 
 
 def _umask() -> int:

@@ -157,6 +157,24 @@ def test_a_crop_only_network_skips_the_landmarks_it_was_trained_without():
         assert torch.allclose(skipped, net(x, crops), atol=1e-6)
 
 
+def test_a_crop_only_run_exports_alone_and_the_runtime_feeds_it_as_any_fused_model(tmp_path):
+    """Its graph never reads the landmarks, so the exporter drops that input; the file must keep it."""
+    net = tiny(0)
+    net.set_input_stats(np.zeros(SPEC.feature_size), np.ones(SPEC.feature_size), np.zeros(SPEC.feature_size))
+    run = save_run(tmp_path / "crop_only", net, SPEC)
+    out = tmp_path / "crop_only.onnx"
+    done = emoview("export", run, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "features[batch, time, " in done.stdout and "parity" in done.stdout
+    classifier = EmotionClassifier(out)
+    rng = np.random.default_rng(2)
+    crops = rng.integers(0, 256, (1, 48, 48)).astype(np.uint8)
+    probs, _ = classifier.step(rng.standard_normal((1, 1, SPEC.feature_size)).astype(np.float32), crops,
+                               np.zeros((1, 1, 8), np.float32))
+    same, _ = classifier.step(np.zeros((1, 1, SPEC.feature_size), np.float32), crops, np.zeros((1, 1, 8), np.float32))
+    assert np.allclose(probs, same) and np.isclose(probs.sum(), 1, atol=1e-5)
+
+
 def test_int8_only_makes_the_checked_int8_model_the_output(tmp_path):
     a = save_run(tmp_path / "a", tiny(0), SPEC, val_items=64)
     out = tmp_path / "model.onnx"
