@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emoview.realtime.commands.bench import benchmark, machine_info, machine_was_shared, ms_text, others_cores_text  # noqa: E402
+from emoview.realtime.commands.bench import benchmark, machine_info, figure_text, machine_was_shared, others_cores_text  # noqa: E402
 from emoview.realtime.commands.cli import build_parser  # noqa: E402
 from emoview.realtime.errors import EmoviewError  # noqa: E402
 from emoview.realtime.face_model import resolve_face_model  # noqa: E402
@@ -110,7 +110,7 @@ def run_rows(video: dict) -> list[str]:
         latency = run["latency"]
         rows.append(
             f"| {run['name']} | {run['frames']} | {run['end_to_end_fps']:.1f} | {run['landmarker_fps']:.1f} | "
-            f"**{run['ratio_to_landmarker']:.2f}** | {ms_text(latency['p50_ms'])} | {ms_text(latency['p95_ms'])} | {ms_text(latency['p99_ms'])} | "
+            f"**{run['ratio_to_landmarker']:.2f}** | {figure_text(latency['p50_ms'])} | {figure_text(latency['p95_ms'])} | {figure_text(latency['p99_ms'])} | "
             f"{run['dropped'] if run['paced'] else '-'} | {run['cpu']['cores_used']:.2f} | {others(run)} |"
         )
     return rows
@@ -130,7 +130,7 @@ def verdicts(video: dict) -> list[str]:
             p95 = run["latency"]["p95_ms"]
             ok = p95 is not None and p95 <= LATENCY_TARGET_MS and run["dropped"] == 0
             rate = f"{run['paced_rate_fps']:.0f} fps" if run["paced_rate_fps"] else "the file's own rate"
-            lines.append(f"- paced at {rate}: latency p95 {ms_text(p95)} ms (target <= {LATENCY_TARGET_MS:.0f}), dropped {run['dropped']} "
+            lines.append(f"- paced at {rate}: latency p95 {figure_text(p95)} ms (target <= {LATENCY_TARGET_MS:.0f}), dropped {run['dropped']} "
                          f"{'met' if ok else '**missed**'}" + (" (machine shared with other processes: pessimistic)" if machine_was_shared(run) else ""))
     return lines
 
@@ -163,9 +163,9 @@ def markdown(report: dict) -> str:
             "",
             "| stage | p50 | p95 | p99 |",
             "|---|---:|---:|---:|",
-            *(f"| {stage} | {ms_text(s['p50_ms'])} | {ms_text(s['p95_ms'])} | {ms_text(s['p99_ms'])} |" for stage, s in stages.items() if s["samples"]),
-            f"| *landmarker alone* | {ms_text(video['landmarker']['detect']['p50_ms'])} | {ms_text(video['landmarker']['detect']['p95_ms'])} | "
-            f"{ms_text(video['landmarker']['detect']['p99_ms'])} |",
+            *(f"| {stage} | {figure_text(s['p50_ms'])} | {figure_text(s['p95_ms'])} | {figure_text(s['p99_ms'])} |" for stage, s in stages.items() if s["samples"]),
+            f"| *landmarker alone* | {figure_text(video['landmarker']['detect']['p50_ms'])} | {figure_text(video['landmarker']['detect']['p95_ms'])} | "
+            f"{figure_text(video['landmarker']['detect']['p99_ms'])} |",
             "",
         ]
         if name == MAIN_SAMPLE:

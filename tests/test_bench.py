@@ -134,3 +134,20 @@ def test_measure_video_reports_faces_per_frame_beside_the_landmarker_alone(sampl
     check_run(report, 24, record=False)
     assert report["max_faces"] == 2 and report["input"]["min_face"] == 40
     assert report["faces_per_frame"] == 1.0 == report["landmarker"]["faces_per_frame"]  # one face, found once per frame
+
+
+def test_the_dated_report_script_renders_a_recorded_report(monkeypatch):
+    """`benchmarks/run_benchmarks.py` imports from the bench command; a rename there must not leave
+    the report script broken until the next time someone runs the whole matrix."""
+    import importlib
+    from pathlib import Path
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))
+    monkeypatch.delitem(sys.modules, "run_benchmarks", raising=False)
+    script = importlib.import_module("run_benchmarks")
+    report = json.loads((benchmarks / "reports" / "2026-12-03.json").read_text())
+    text = script.markdown(report)
+    assert text.startswith("# emoview benchmarks, 2026-12-03")
+    assert "| threaded, no record, 1 face | 472 | 114.9 | 116.3 | **0.99** | 14.5 | 22.1 | 30.4 |" in text
+    assert "ratio 0.99 (target >= 0.85) met" in text
