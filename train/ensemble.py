@@ -1,7 +1,8 @@
 """Several trained networks as one model: their calibrated scores averaged, one file at run time.
 
 Why: two networks that learnt the same faces differently (a narrow fused one and a wider crop-only
-one) are right on different faces, and the mean of their calibrated logits beats either alone.
+one) are right on different faces, and the mean of their calibrated logits beat either alone (the
+model shipped until 2026-12-04; its successor is one network as good as that pair, see the card).
 The runtime cannot tell: the ensemble takes the same inputs and returns the same outputs as one
 fused `EmotionNet` (`step`), its per-frame embedding being the members' embeddings side by side,
 so the ring buffer of embeddings and the once-per-frame encoder work unchanged.
